@@ -1,0 +1,1 @@
+"""Command-line subcommands (see ``ganfit_core.__main__``)."""
