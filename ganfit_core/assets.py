@@ -88,6 +88,14 @@ _SPECS: tuple[AssetSpec, ...] = (
         description="face-api's port of dlib's ResNet face descriptor: aligned 150x150 RGB chip -> 128-D",
     ),
     AssetSpec(
+        name="arcface_r100",
+        filename="arcface.onnx",
+        sha256=None,  # not stated publicly; pin it from a download (`assets list` prints the hash)
+        hub_repo="FoivosPar/Arc2Face",
+        licence="InsightFace antelopev2 glintr100: non-commercial research only (check before use)",
+        description="ArcFace R100 ONNX (261 MB), optional identity backend for online users (onnx2torch)",
+    ),
+    AssetSpec(
         name="faceapi_tiny_detector",
         filename="faceapi_tiny_detector.safetensors",
         sha256="ade7b2f1b19269471fb4f04b328e4418a04f41a51881ebe6c78eef7acb0dc1ee",
@@ -104,6 +112,27 @@ _SPECS: tuple[AssetSpec, ...] = (
         source_subdir="face-api",
         licence="MIT (@vladmandic/face-api 1.7.15)",
         description="face-api 68-point landmark net (112 px face crop, iBUG 68 layout)",
+    ),
+    AssetSpec(
+        name="texture_pca",
+        filename="texture_pca.safetensors",
+        sha256=None,
+        builder="ganfit_core.texture.pca:build_texture_pca",
+        source_subdir="london-faces",
+        licence="CC BY 4.0 (derived from the Face Research Lab London Set and Young Adult White Faces; "
+        "attribution in the file's metadata)",
+        description="PCA texture prior: mean + 64 components of 256x256 ICT UV albedo maps unwrapped from "
+        "the london-faces photos (training identities only)",
+    ),
+    AssetSpec(
+        name="texture_gan",
+        filename="texture_gan.safetensors",
+        sha256=None,
+        builder=None,
+        licence="CC BY 4.0 (trained on UV maps derived from the Face Research Lab London Set and Young "
+        "Adult White Faces; attribution in the file's metadata)",
+        description="GAN texture prior (StyleGAN2-like residual generator over the mean UV map); train with "
+        "`python -m ganfit_core.texture train --config full` and publish to the Hub",
     ),
 )
 

@@ -1,0 +1,52 @@
+"""One-call reconstruction: ``reconstruct(photo) -> FitResult``."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ganfit_core.fit_config import FitConfig
+from ganfit_core.fit_types import FitError, FitResult
+
+__all__ = ["reconstruct"]
+
+
+def reconstruct(
+    image: Any,
+    *,
+    config: FitConfig | None = None,
+    face_index: int | None = None,
+    detector_backend: str = "faceapi",
+    cancel: threading.Event | None = None,
+    **options: Any,
+) -> FitResult:
+    """Reconstruct a textured 3D face from a photo (path, bytes, PIL image or uint8 array).
+
+    Args:
+        image: the photo.
+        config: fit settings; ``options`` (FitConfig field names) override single fields.
+        face_index: which face (largest first); None picks the largest.
+        detector_backend: face detector (``"faceapi"`` offline default).
+        cancel: set it to stop the fit (raises ``FitCancelled``).
+
+    Raises:
+        ganfit_core.face.FaceError / ImageLoadError (ValueError): bad photo or no usable face.
+        FitCancelled: cancelled.
+
+    Example:
+        >>> result = reconstruct("examples/astronaut.jpg", full_steps=20)  # doctest: +SKIP
+        >>> result.vertices.shape  # doctest: +SKIP
+        (9409, 3)
+    """
+    from ganfit_core.fitting import fit
+    from ganfit_core.target import prepare_target
+
+    config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
+    target = prepare_target(image, face_index=face_index, resolution=config.render_size,
+                            detector_backend=detector_backend)
+    result = None
+    for event in fit(target, config, cancel=cancel):
+        result = event.result or result
+    if result is None:
+        raise FitError("the fit ended without a result")
+    return result

@@ -1,0 +1,177 @@
+"""The optimised parameters of a fit and how they turn into a mesh, a camera and a texture.
+
+One named layout (no magic offsets), held as ``nn.Parameter`` s of :class:`FaceParameters`:
+
+============== ============ ===========================================================
+name           shape        meaning
+============== ============ ===========================================================
+identity       (B, K)       identity coefficients, ~N(0, 1) (first K of 100)
+expression     (B, 53)      expression weights, projected into [0, 1] after every step
+rotation       (B, 3)       axis-angle (rad) of the head in model space; R = FRONTAL @ R(r)
+translation_xy (B, 2)       image-plane offset of the model origin from the principal
+                            point, px (at the face's depth)
+log_depth      (B, 1)       log of the model origin's camera-space z / initial z
+log_focal      (B, 1)       log of the focal length / initial focal length
+sh             (B, 9, 3)    SH lighting (camera-space normals)
+texture_latent (B, L)       the texture prior's latent
+detail         (B, D, D, 3) per-texel residual added to the prior's UV texture (optional)
+============== ============ ===========================================================
+
+Camera: OpenCV camera space, ``v_cam = v_model @ R.T + t`` with
+``t = (tx * z / f, ty * z / f, z)``, ``z = z0 * exp(log_depth)``, ``f = f0 * exp(log_focal)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix
+from ganfit_core.render.lighting import ambient_sh
+
+__all__ = ["FaceParameters", "PARAMETER_GROUPS", "matrix_to_axis_angle"]
+
+#: Parameter names in each optimiser group.
+PARAMETER_GROUPS: dict[str, tuple[str, ...]] = {
+    "rotation": ("rotation",),
+    "translation": ("translation_xy",),
+    "depth": ("log_depth",),
+    "focal": ("log_focal",),
+    "identity": ("identity",),
+    "expression": ("expression",),
+    "texture": ("texture_latent",),
+    "light": ("sh",),
+    "detail": ("detail",),
+}
+
+
+def matrix_to_axis_angle(matrix: np.ndarray) -> np.ndarray:
+    """Axis-angle (3,) rad of a rotation matrix (3, 3) (inverse of ``axis_angle_to_matrix``).
+
+    Example:
+        >>> m = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+        >>> np.round(matrix_to_axis_angle(m), 6).tolist()
+        [0.0, 0.0, 1.570796]
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    cos = np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)
+    angle = float(np.arccos(cos))
+    axis = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
+    sin = np.sin(angle)
+    if angle < 1e-6:
+        return axis / 2.0
+    if sin > 1e-6:
+        return axis / (2.0 * sin) * angle
+    # angle ~ pi: axis from the diagonal of (m + I) / 2 = a a^T
+    aat = (m + np.eye(3)) / 2.0
+    k = int(np.argmax(np.diag(aat)))
+    a = aat[:, k] / np.sqrt(max(aat[k, k], 1e-12))
+    return a * angle
+
+
+class FaceParameters(nn.Module):
+    """All fitted parameters of a batch of B faces plus the fixed camera reference values.
+
+    Args:
+        batch: B.
+        num_identity: K identity coefficients.
+        num_expression: expression weights (53 for ICT).
+        texture_latent: (B, L) initial texture latent.
+        focal0: (B,) initial focal length, px.
+        depth0: (B,) initial depth of the model origin, mm.
+        principal: (B, 2) principal point, px (fixed).
+        translation0: (B, 2) initial image-plane offset, px.
+        detail_resolution: side of the detail layer (0: none).
+        light_level: initial ambient shading level.
+        rotation0: (B, 3) initial axis-angle (default 0: frontal).
+    """
+
+    def __init__(
+        self,
+        *,
+        batch: int,
+        num_identity: int,
+        num_expression: int,
+        texture_latent: torch.Tensor,
+        focal0: torch.Tensor,
+        depth0: torch.Tensor,
+        principal: torch.Tensor,
+        translation0: torch.Tensor,
+        detail_resolution: int = 0,
+        light_level: float = 1.0,
+        rotation0: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        device = texture_latent.device
+        zeros = {"device": device, "dtype": torch.float32}
+        self.identity = nn.Parameter(torch.zeros(batch, num_identity, **zeros))
+        self.expression = nn.Parameter(torch.zeros(batch, num_expression, **zeros))
+        rotation = torch.zeros(batch, 3, **zeros) if rotation0 is None else rotation0.detach().clone().float()
+        self.rotation = nn.Parameter(rotation.to(device))
+        self.translation_xy = nn.Parameter(translation0.detach().clone().float().to(device))
+        self.log_depth = nn.Parameter(torch.zeros(batch, 1, **zeros))
+        self.log_focal = nn.Parameter(torch.zeros(batch, 1, **zeros))
+        self.sh = nn.Parameter(ambient_sh(batch, light_level, device=device))
+        self.texture_latent = nn.Parameter(texture_latent.detach().clone().float())
+        self.detail = nn.Parameter(torch.zeros(batch, detail_resolution, detail_resolution, 3, **zeros))
+        self.register_buffer("focal0", focal0.detach().clone().float().to(device))
+        self.register_buffer("depth0", depth0.detach().clone().float().to(device))
+        self.register_buffer("principal", principal.detach().clone().float().to(device))
+        self.register_buffer("frontal", FRONTAL_ROTATION.to(device))
+
+    def group(self, name: str) -> list[nn.Parameter]:
+        """The parameters of optimiser group ``name`` (see :data:`PARAMETER_GROUPS`)."""
+        return [getattr(self, p) for p in PARAMETER_GROUPS[name]]
+
+    @torch.no_grad()
+    def project_constraints(self) -> None:
+        """Keep expression weights in [0, 1] (projected gradient descent); call after each step."""
+        self.expression.clamp_(0.0, 1.0)
+
+    def rotation_matrix(self) -> torch.Tensor:
+        """(B, 3, 3) model-to-camera rotation."""
+        return self.frontal @ axis_angle_to_matrix(self.rotation)
+
+    def focal(self) -> torch.Tensor:
+        """(B,) focal length, px."""
+        return self.focal0 * torch.exp(self.log_focal[:, 0])
+
+    def translation(self) -> torch.Tensor:
+        """(B, 3) camera-space position of the model origin, mm."""
+        z = self.depth0 * torch.exp(self.log_depth[:, 0])
+        xy = self.translation_xy * (z / self.focal())[:, None]
+        return torch.cat([xy, z[:, None]], dim=-1)
+
+    def camera(self, width: int, height: int, *, scale: float = 1.0) -> PinholeCamera:
+        """The camera for a ``width x height`` image; ``scale`` resizes the reference frame's pixels."""
+        return PinholeCamera(self.focal() * scale, self.principal * scale, width, height)
+
+    def to_camera_space(self, vertices: torch.Tensor) -> torch.Tensor:
+        """Model-space vertices (B, V, 3) mm -> camera space (B, V, 3) mm."""
+        return vertices @ self.rotation_matrix().transpose(1, 2) + self.translation()[:, None, :]
+
+    def texture(self, base: torch.Tensor) -> torch.Tensor:
+        """Prior texture (B, R, R, 3) plus the (upsampled) detail layer, clamped to [0, 1]."""
+        if self.detail.shape[1] == 0:
+            return base
+        detail = self.detail
+        if detail.shape[1] != base.shape[1]:
+            detail = F.interpolate(detail.permute(0, 3, 1, 2), size=base.shape[1:3], mode="bilinear",
+                                   align_corners=False).permute(0, 2, 3, 1)
+        return (base + detail).clamp(0.0, 1.0)
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        """Detached copies of every parameter (for restoring after a divergence)."""
+        return {name: p.detach().clone() for name, p in self.named_parameters()}
+
+    @torch.no_grad()
+    def restore(self, snapshot: dict[str, torch.Tensor]) -> None:
+        """Copy a :meth:`snapshot` back into the parameters."""
+        for name, p in self.named_parameters():
+            p.copy_(snapshot[name])
+
+    def all_finite(self) -> bool:
+        """True when every parameter is finite."""
+        return all(bool(torch.isfinite(p).all()) for p in self.parameters())

@@ -1,0 +1,323 @@
+"""A small StyleGAN2-like texture GAN and the ``"gan"`` texture prior built on it.
+
+Generator: mapping MLP ``z (Z) -> w (W)``, then a constant 4x4 block and style-modulated,
+demodulated 3x3 convolutions doubling the resolution up to ``GANConfig.resolution``, with skip
+``toRGB`` outputs (StyleGAN2's "skip" generator, no noise inputs, so decoding is deterministic).
+The generator draws a **residual** over the data set's mean UV texture: ``texture = mean + G(w)``.
+The mean is stored at the data's resolution (e.g. 256) and the residual, drawn at the generator's
+resolution (e.g. 64 or 128), is upsampled bilinearly, so features that line up across subjects
+(eyes, lips, brows) stay sharp even when the generator is small.
+
+Discriminator: residual blocks with average-pool downsampling, minibatch standard deviation, and a
+linear head. All layers use equalised learning rates (weights scaled at run time).
+
+The fitting latent is **W** (the mapping output): ``initial_latent`` is the average W, and
+``regulariser`` is ``|(w - w_avg) / w_std|^2`` (a diagonal Gaussian fitted to W samples).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganfit_core.texture.base import TexturePrior
+
+__all__ = [
+    "GANConfig",
+    "Generator",
+    "Discriminator",
+    "GANTexturePrior",
+    "save_generator",
+    "load_gan_prior",
+    "load_generator_file",
+]
+
+_META_KEY = "ganfit"
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """Architecture of the texture GAN (JSON-serialisable with :meth:`to_dict` / :meth:`from_dict`).
+
+    Attributes:
+        resolution: side of the generated residual in texels (a power of two >= 8).
+        z_dim, w_dim: latent sizes.
+        mapping_layers: depth of the mapping MLP.
+        channel_base, channel_max: channels at resolution r are ``min(channel_max, channel_base // r)``.
+        mapping_lr_mul: learning-rate multiplier of the mapping network (StyleGAN uses 0.01).
+    """
+
+    resolution: int = 64
+    z_dim: int = 128
+    w_dim: int = 128
+    mapping_layers: int = 4
+    channel_base: int = 4096
+    channel_max: int = 128
+    mapping_lr_mul: float = 0.01
+
+    def __post_init__(self) -> None:
+        if self.resolution < 8 or self.resolution & (self.resolution - 1):
+            raise ValueError(f"resolution: expected a power of two >= 8, got {self.resolution}")
+
+    def channels(self, res: int) -> int:
+        return max(1, min(self.channel_max, self.channel_base // res))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> GANConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+# --------------------------------------------------------------------------------------------
+# Layers (equalised learning rate)
+
+
+class EqLinear(nn.Module):
+    """Linear layer with run-time weight scaling ``lr_mul / sqrt(in)``; optional leaky ReLU (x sqrt 2)."""
+
+    def __init__(self, cin: int, cout: int, *, bias_init: float = 0.0, lr_mul: float = 1.0,
+                 activate: bool = False) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin) / lr_mul)
+        self.bias = nn.Parameter(torch.full((cout,), float(bias_init)))
+        self.scale = lr_mul / math.sqrt(cin)
+        self.lr_mul = lr_mul
+        self.activate = activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return F.leaky_relu(out, 0.2) * math.sqrt(2.0) if self.activate else out
+
+
+class EqConv(nn.Module):
+    """3x3 (or 1x1) convolution with equalised learning rate and optional leaky ReLU (x sqrt 2)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, *, activate: bool = True, bias: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
+        self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
+        self.activate = activate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
+        return F.leaky_relu(out, 0.2) * math.sqrt(2.0) if self.activate else out
+
+
+class ModulatedConv(nn.Module):
+    """Style-modulated convolution (StyleGAN2): per-sample weights ``W * s(w)``, demodulated."""
+
+    def __init__(self, cin: int, cout: int, w_dim: int, kernel: int = 3, *, demodulate: bool = True,
+                 activate: bool = True) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(cout))
+        self.affine = EqLinear(w_dim, cin, bias_init=1.0)
+        self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
+        self.demodulate = demodulate
+        self.activate = activate
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        # StyleGAN2's non-fused form (scale the input, shared-weight conv, scale the output): the
+        # same maths as per-sample weights, and much faster on CPU than a grouped convolution.
+        styles = self.affine(w)  # (B, Cin)
+        weight = self.weight * self.scale  # (Cout, Cin, k, k)
+        out = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
+        if self.demodulate:
+            sq = weight.pow(2).sum(dim=(2, 3))  # (Cout, Cin)
+            demod = torch.rsqrt(styles.pow(2) @ sq.T + 1e-8)  # (B, Cout)
+            out = out * demod[:, :, None, None]
+        out = out + self.bias.view(1, -1, 1, 1)
+        return F.leaky_relu(out, 0.2) * math.sqrt(2.0) if self.activate else out
+
+
+def _upsample(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Networks
+
+
+class Generator(nn.Module):
+    """``z (B, Z)`` -> residual texture ``(B, 3, r, r)`` (channels first, unbounded, around 0)."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        self.config = config
+        layers = [EqLinear(config.z_dim if i == 0 else config.w_dim, config.w_dim, lr_mul=config.mapping_lr_mul,
+                           activate=True) for i in range(config.mapping_layers)]
+        self.mapping = nn.Sequential(*layers)
+        c4 = config.channels(4)
+        self.const = nn.Parameter(torch.randn(1, c4, 4, 4))
+        self.conv4 = ModulatedConv(c4, c4, config.w_dim)
+        self.rgb4 = ModulatedConv(c4, 3, config.w_dim, kernel=1, demodulate=False, activate=False)
+        self.blocks = nn.ModuleList()
+        self.rgbs = nn.ModuleList()
+        res, cin = 8, c4
+        while res <= config.resolution:
+            cout = config.channels(res)
+            self.blocks.append(nn.ModuleList([ModulatedConv(cin, cout, config.w_dim),
+                                              ModulatedConv(cout, cout, config.w_dim)]))
+            self.rgbs.append(ModulatedConv(cout, 3, config.w_dim, kernel=1, demodulate=False, activate=False))
+            res, cin = res * 2, cout
+
+    def map(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, Z) -> w (B, W); z is normalised to unit RMS first."""
+        z = z * torch.rsqrt(z.pow(2).mean(dim=1, keepdim=True) + 1e-8)
+        return self.mapping(z)
+
+    def synthesis(self, w: torch.Tensor) -> torch.Tensor:
+        """w (B, W) -> residual (B, 3, r, r)."""
+        x = self.const.expand(w.shape[0], -1, -1, -1)
+        x = self.conv4(x, w)
+        rgb = self.rgb4(x, w)
+        for (conv_a, conv_b), to_rgb in zip(self.blocks, self.rgbs, strict=True):
+            x = conv_b(conv_a(_upsample(x), w), w)
+            rgb = _upsample(rgb) + to_rgb(x, w)
+        return rgb
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.synthesis(self.map(z))
+
+
+class Discriminator(nn.Module):
+    """Texture ``(B, 3, r, r)`` in [0, 1] -> realness logit ``(B,)``."""
+
+    def __init__(self, config: GANConfig) -> None:
+        super().__init__()
+        res = config.resolution
+        self.from_rgb = EqConv(3, config.channels(res), kernel=1)
+        self.blocks = nn.ModuleList()
+        while res > 4:
+            cin, cout = config.channels(res), config.channels(res // 2)
+            self.blocks.append(nn.ModuleDict({
+                "conv_a": EqConv(cin, cin),
+                "conv_b": EqConv(cin, cout),
+                "skip": EqConv(cin, cout, kernel=1, activate=False, bias=False),
+            }))
+            res //= 2
+        c4 = config.channels(4)
+        self.final_conv = EqConv(c4 + 1, c4)
+        self.fc = EqLinear(c4 * 16, c4, activate=True)
+        self.out = EqLinear(c4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.from_rgb(x * 2.0 - 1.0)
+        for block in self.blocks:
+            skip = block["skip"](F.avg_pool2d(x, 2))
+            x = F.avg_pool2d(block["conv_b"](block["conv_a"](x)), 2)
+            x = (x + skip) / math.sqrt(2.0)
+        group = min(4, x.shape[0])
+        while x.shape[0] % group:
+            group -= 1
+        y = x.reshape(group, -1, *x.shape[1:])
+        std = torch.sqrt(y.var(dim=0, unbiased=False) + 1e-8).mean(dim=(1, 2, 3))  # (B / group,)
+        std = std.reshape(-1, 1, 1, 1).repeat(group, 1, x.shape[2], x.shape[3])
+        x = self.final_conv(torch.cat([x, std], dim=1))
+        return self.out(self.fc(x.flatten(1))).squeeze(1)
+
+
+# --------------------------------------------------------------------------------------------
+# The prior
+
+
+class GANTexturePrior(TexturePrior):
+    """Texture prior ``w (B, W) -> clamp(mean + upsample(G.synthesis(w)), 0, 1)`` at the mean's resolution.
+
+    Buffers: ``mean`` (3, R, R) mean texture (channels first), ``w_avg`` (W,), ``w_std`` (W,).
+    """
+
+    mean: torch.Tensor
+    w_avg: torch.Tensor
+    w_std: torch.Tensor
+
+    def __init__(self, generator: Generator, mean_texture: torch.Tensor, w_avg: torch.Tensor,
+                 w_std: torch.Tensor) -> None:
+        super().__init__()
+        if mean_texture.ndim != 3 or mean_texture.shape[-1] != 3:
+            raise ValueError(f"mean_texture: expected shape (R, R, 3), got {tuple(mean_texture.shape)}")
+        self.generator = generator.eval().requires_grad_(False)
+        self.register_buffer("mean", mean_texture.permute(2, 0, 1).contiguous().float())
+        self.register_buffer("w_avg", w_avg.float().clone())
+        self.register_buffer("w_std", w_std.float().clamp_min(1e-3).clone())
+        self.latent_size = int(generator.config.w_dim)
+        self.resolution = int(mean_texture.shape[0])
+
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """W latent (B, W) -> (B, R, R, 3) in [0, 1], row 0 at v = 1."""
+        if latent.ndim != 2 or latent.shape[1] != self.latent_size:
+            raise ValueError(f"latent: expected shape (B, {self.latent_size}), got {tuple(latent.shape)}")
+        residual = self.generator.synthesis(latent.to(self.mean.dtype))
+        if residual.shape[-1] != self.resolution:
+            residual = F.interpolate(residual, size=(self.resolution, self.resolution), mode="bilinear",
+                                     align_corners=False)
+        return (self.mean.unsqueeze(0) + residual).clamp(0.0, 1.0).permute(0, 2, 3, 1)
+
+    def regulariser(self, latent: torch.Tensor) -> torch.Tensor:
+        """Mean over the batch of ``|(w - w_avg) / w_std|^2``."""
+        return ((latent - self.w_avg) / self.w_std).pow(2).sum(dim=1).mean()
+
+    def initial_latent(self, batch: int) -> torch.Tensor:
+        """The average W, repeated (batch, W)."""
+        return self.w_avg.unsqueeze(0).repeat(batch, 1)
+
+    @torch.no_grad()
+    def sample_latent(self, batch: int, *, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
+        """W latents of random z (seeded), optionally truncated towards the average: (batch, W)."""
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(batch, self.generator.config.z_dim, generator=gen).to(self.w_avg)
+        w = self.generator.map(z)
+        return self.w_avg + truncation * (w - self.w_avg)
+
+
+@torch.no_grad()
+def w_statistics(generator: Generator, *, samples: int = 4096, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation (W,) of the mapping network's output over seeded z samples."""
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(samples, generator.config.z_dim, generator=gen)
+    w = generator.map(z.to(next(generator.parameters()).device))
+    return w.mean(0), w.std(0)
+
+
+def save_generator(path: Path, generator: Generator, mean_texture: torch.Tensor, *, info: dict | None = None) -> None:
+    """Write the prior file: generator weights (``g.*``), ``mean`` (R, R, 3), ``w_avg``, ``w_std``, config JSON."""
+    from safetensors.torch import save_file
+
+    w_avg, w_std = w_statistics(generator)
+    tensors = {f"g.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
+    tensors.update(mean=mean_texture.detach().cpu().float().contiguous(), w_avg=w_avg.cpu(), w_std=w_std.cpu())
+    meta = {"config": generator.config.to_dict(), "format": 1, **(info or {})}
+    save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
+
+
+def load_generator_file(path: Path, *, device: torch.device | str | None = None) -> GANTexturePrior:
+    """Read a prior file written by :func:`save_generator`."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        meta = json.loads((f.metadata() or {})[_META_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    generator = Generator(GANConfig.from_dict(meta["config"]))
+    generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g.")})
+    prior = GANTexturePrior(generator, tensors["mean"], tensors["w_avg"], tensors["w_std"])
+    prior.info = meta  # type: ignore[attr-defined]
+    return prior.to(device) if device is not None else prior
+
+
+def load_gan_prior(*, device: torch.device | str | None = None, path: Path | None = None) -> GANTexturePrior:
+    """The GAN texture prior from the ``texture_gan`` asset (or an explicit ``path``)."""
+    if path is None:
+        from ganfit_core.assets import resolve
+
+        path = resolve("texture_gan")
+    return load_generator_file(Path(path), device=device)

@@ -1,0 +1,184 @@
+"""The app in a real browser (headless Debian Chromium through Selenium): click an example, run a
+tiny fit, and check that the 3D viewer draws the mesh (its canvas is not blank).
+
+Needs ``chromium`` and ``chromium-driver`` (``apt-get install -y chromium chromium-driver``).
+Without them the test is skipped, except in CI (``CI=true``), where it fails.
+Screenshots go to ``artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1400,1700",
+)
+TINY_ITERATIONS = 3
+#: Seconds allowed for the page, the first plot update and the finished fit.
+PAGE_TIMEOUT_S = 60
+FIT_TIMEOUT_S = 150
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _require_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        message = (
+            f"headless browser missing ({', '.join(missing)}): apt-get install -y chromium chromium-driver"
+        )
+        if _in_ci():
+            pytest.fail(message + " (required in CI)")
+        pytest.skip(message)
+
+
+def _load_app_module() -> Any:
+    spec = importlib.util.spec_from_file_location("ganfit_app_browser", ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ganfit_app_browser"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_and_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    _require_browser()
+    app = _load_app_module()
+    from ganfit_core.ui_support import OutputStore
+
+    store = OutputStore(tmp_path_factory.mktemp("browser-outputs"))
+    demo = app.build_demo(store)
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield app, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        store.close()
+
+
+@pytest.fixture()
+def driver() -> Any:
+    _require_browser()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="ganfit-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.binary_location = str(CHROMIUM)
+    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _set_number(driver: Any, elem_id: str, value: int) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    selector = f"#{elem_id} input"
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(
+        lambda d: any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, selector))
+    )
+    field = driver.find_element(By.CSS_SELECTOR, selector)
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(str(value))
+    field.send_keys(Keys.TAB)
+
+
+def _element_pixels(driver: Any, element: Any) -> np.ndarray:
+    """The element's region of a fresh page screenshot, (H, W, 3) float."""
+    page = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), dtype=float)
+    ratio = driver.execute_script("return window.devicePixelRatio") or 1
+    rect = element.rect
+    x0, y0 = int(rect["x"] * ratio), int(rect["y"] * ratio)
+    x1, y1 = x0 + int(rect["width"] * ratio), y0 + int(rect["height"] * ratio)
+    return page[y0:y1, x0:x1]
+
+
+def test_example_run_shows_the_mesh(app_and_url: Any, driver: Any) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from ganfit_core.fitting import FitConfig
+    from ganfit_core.ui_support import config_controls
+
+    app, url = app_and_url
+    driver.get(url)
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.find_elements(By.ID, "run"))
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "button.gallery-item")
+    )
+    driver.find_element(By.CSS_SELECTOR, "button.gallery-item").click()
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo img"))
+
+    driver.find_element(By.XPATH, "//button[.//span[text()='Advanced']]").click()
+    iteration_controls = [c for c in config_controls(FitConfig()) if c.group == "Iterations" and c.default]
+    assert iteration_controls, "FitConfig should expose iterations per stage"
+    for control in iteration_controls:
+        _set_number(driver, app.control_elem_id(control.key), TINY_ITERATIONS)
+
+    start = time.monotonic()
+    driver.find_element(By.ID, "run").click()
+    WebDriverWait(driver, FIT_TIMEOUT_S, poll_frequency=0.1).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#loss-plot g.mark-line path")
+    )
+    first_plot_s = time.monotonic() - start
+    WebDriverWait(driver, FIT_TIMEOUT_S, poll_frequency=0.2).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#model3d canvas")
+    )
+    mesh_s = time.monotonic() - start
+    status = driver.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
+    assert status.startswith("Done"), status
+
+    canvas = driver.find_element(By.CSS_SELECTOR, "#model3d canvas")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    time.sleep(4)  # Babylon.js loads the GLB and draws a few frames
+    pixels = _element_pixels(driver, canvas)
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "browser_run.png"))
+    Image.fromarray(pixels.astype(np.uint8)).save(ARTIFACTS / "browser_model3d.png")
+    print(f"click → first plot update {first_plot_s:.1f} s, → 3D viewer {mesh_s:.1f} s")
+    assert pixels.size > 0, "the 3D canvas is off screen"
+    assert pixels.std(axis=(0, 1)).max() > 8.0, "the 3D viewer canvas is blank"
