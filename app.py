@@ -131,6 +131,8 @@ def make_reconstruct(
                     status = ui_support.status_line(event)
                     yield history.frame(), preview, status, skip, skip, skip, skip
             if result is None:
+                if cancel_flag.event.is_set():
+                    raise FitCancelled("cancelled before the end")
                 raise FitError("the fit ended without a result")
             run_dir = store.new_run_dir()
             downloads = ui_support.package_downloads(export_all(result, run_dir), run_dir)
@@ -218,7 +220,7 @@ def build_demo(
                         minimum=0,
                         label="face index",
                         elem_id="face-index",
-                        info="Which face when there are several: empty = the largest, 0 = largest, 1 = next…",
+                        info="Which face when there are several: 0 = the largest, 1 = the next largest…",
                     )
                     widgets = {}
                     for group in ("Iterations", "Loss weights", "Other"):

@@ -181,7 +181,8 @@ def main() -> None:
     parser.add_argument("--priors", default="simple,pca,gan")
     parser.add_argument("--steps", type=int, default=300, help="latent-optimisation steps (part 1)")
     parser.add_argument("--fit-photos", type=int, default=4, help="held-out photos to fit (part 2); 0 skips")
-    parser.add_argument("--detail-steps", type=int, default=0, help="also fit the last prior with a detail stage")
+    parser.add_argument("--detail-steps", type=int, default=0,
+                        help="also fit the last prior with a detail stage of this many steps")
     parser.add_argument("--source", type=Path, default=Path(os.environ.get("GANFIT_SOURCE_DIR", "../shared"))
                         / "london-faces")
     parser.add_argument("--threads", type=int, default=2)
@@ -195,7 +196,7 @@ def main() -> None:
     fits: list[dict] = []
     if args.fit_photos > 0:
         fits = fit_table(args.source, priors, args.fit_photos, args.detail_steps)
-        _print(fits, f"Photo fits, {args.fit_photos} held-out photos (default FitConfig; inside the face mask)")
+        _print(fits, f"Photo fits, {args.fit_photos} held-out photos (default FitConfig; face mask)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({

@@ -106,7 +106,8 @@ class _Target:
     image: torch.Tensor  # (1, S, S, 3) [0, 1]
     image_chw: torch.Tensor  # (1, 3, S, S)
     landmarks: torch.Tensor  # (1, 68, 2) px at render size
-    skin: torch.Tensor  # (1, S, S, 1) float
+    skin: torch.Tensor  # (1, S, S, 1) float, convex hull of the landmarks
+    skin_soft: torch.Tensor  # (1, S, S, 1) float, the hull mask feathered over ~4 % of the size
     weights: torch.Tensor  # (68,)
     size: int
     scale: float  # render px per crop px
@@ -132,7 +133,10 @@ def _prepare(target: FitTarget, config: FitConfig, ctx: FitContext) -> _Target:
         with torch.no_grad():
             out = ctx.identity_net.analyse(chw, landmarks)
         embedding, features = out.embedding, tuple(out.features)
+    radius = max(1, round(0.02 * size))
+    soft = F.avg_pool2d(skin[None, None], 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
     return _Target(chw.permute(0, 2, 3, 1).contiguous(), chw.contiguous(), landmarks, skin[None, :, :, None],
+                   soft.permute(0, 2, 3, 1).contiguous(),
                    weights, size, scale, embedding, features)
 
 
@@ -281,7 +285,11 @@ def _photometric_terms(stage: str, params: FaceParameters, ctx: FitContext, tgt:
     if config.pixel_weight > 0:
         terms["pixel"] = config.pixel_weight * L.masked_pixel_loss(composite, tgt.image, tgt.skin)
     if ctx.identity_net is not None and (config.identity_weight > 0 or config.content_weight > 0):
-        out = ctx.identity_net.analyse(composite.permute(0, 3, 1, 2), tgt.landmarks)
+        # The recogniser sees the rendering only inside the (feathered) face-skin mask: outside it
+        # (forehead, ears, neck) nothing constrains the texture, and letting the identity loss paint
+        # there produces adversarial colour patterns.
+        face_only = tgt.image + tgt.skin_soft * (composite - tgt.image)
+        out = ctx.identity_net.analyse(face_only.permute(0, 3, 1, 2), tgt.landmarks)
         if config.identity_weight > 0:
             terms["identity"] = config.identity_weight * L.identity_loss(out.embedding, tgt.embedding)
         if config.content_weight > 0:

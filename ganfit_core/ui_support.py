@@ -322,16 +322,22 @@ class Throttle:
 
 
 def status_line(event: Any) -> str:
-    """One line for a :class:`~ganfit_core.fitting.FitEvent`: stage, step, elapsed time, total loss."""
-    parts = [f"Stage {event.stage_index + 1}/{event.num_stages}: {event.stage}"]
-    if event.stage != "done":
-        parts.append(f"step {event.stage_step} (total {event.step})")
+    """One line for a :class:`~ganfit_core.fit_types.FitEvent`: stage, progress, elapsed time, loss.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> event = SimpleNamespace(stage="rigid", stage_index=0, num_stages=3, step=5, stage_step=5,
+        ...                         elapsed_s=2.04, losses={"total": 1.23456}, message="rigid 5/60")
+        >>> status_line(event)
+        'Stage 1/3 · rigid 5/60 · 2.0 s · loss 1.235'
+    """
+    progress = event.message or f"{event.stage} step {event.stage_step}"
+    parts = [f"Stage {min(event.stage_index + 1, event.num_stages)}/{event.num_stages}", progress]
     parts.append(f"{event.elapsed_s:.1f} s")
     total = event.losses.get("total") if event.losses else None
     if total is not None and math.isfinite(float(total)):
         parts.append(f"loss {float(total):.4g}")
-    line = " · ".join(parts)
-    return f"{line} — {event.message}" if event.message else line
+    return " · ".join(parts)
 
 
 def timing_table(stage_seconds: Mapping[str, float]) -> pd.DataFrame:

@@ -11,6 +11,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from PIL import Image
 gradio_client = pytest.importorskip("gradio_client", reason="gradio_client is a test extra")
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
+from gradio_client.utils import Status  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ASTRONAUT = ROOT / "examples" / "astronaut.jpg"
@@ -192,3 +194,23 @@ def assert_params_close(a: dict, b: dict) -> None:
     assert numeric, "params JSON holds no numeric lists"
     for key in numeric:
         np.testing.assert_allclose(np.asarray(a[key], float), np.asarray(b[key], float), rtol=1e-3, atol=1e-3)
+
+
+def test_cancel_stops_the_fit_and_the_app_keeps_serving(server_url: str) -> None:
+    client = Client(server_url, verbose=False)
+    settings = {**tiny_settings(client), **{k: 500 for k in tiny_settings(client) if k.endswith("_steps")}}
+    job = client.submit(handle_file(str(ASTRONAUT)), **settings, api_name="/reconstruct")
+    deadline = time.monotonic() + 120
+    while not any(plot_rows(out[0]) for out in job.outputs()) and not job.done():
+        assert time.monotonic() < deadline, "no progress from the fit"
+        time.sleep(0.1)
+    assert client.predict(api_name="/cancel") == "Cancelled."
+    while not job.done():
+        assert time.monotonic() < deadline, "the fit did not stop after /cancel"
+        time.sleep(0.1)
+    # Either the fit stopped at its next step and said so, or Gradio dropped the job first.
+    outputs = job.outputs()
+    stopped = bool(outputs) and outputs[-1][2] == "Cancelled."
+    assert stopped or job.status().code == Status.CANCELLED, (job.status(), outputs[-1:])
+    offered = [out[4] for out in outputs if isinstance(out[4], list) and out[4]]
+    assert not offered, "a cancelled fit offers no downloads"

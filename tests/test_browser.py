@@ -127,6 +127,28 @@ def _set_number(driver: Any, elem_id: str, value: int) -> None:
     field.send_keys(Keys.TAB)
 
 
+def _open_accordion(driver: Any, label: str, inner_selector: str) -> None:
+    """Click the accordion ``label`` until ``inner_selector`` is visible (a click during a re-render
+    can be lost)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def visible(d: Any) -> bool:
+        return any(e.is_displayed() for e in d.find_elements(By.CSS_SELECTOR, inner_selector))
+
+    for _ in range(5):
+        if visible(driver):
+            return
+        driver.find_element(By.XPATH, f"//button[.//span[text()='{label}']]").click()
+        try:
+            WebDriverWait(driver, 3).until(visible)
+            return
+        except TimeoutException:
+            continue
+    raise AssertionError(f"accordion {label!r} did not open")
+
+
 def _element_pixels(driver: Any, element: Any) -> np.ndarray:
     """The element's region of a fresh page screenshot, (H, W, 3) float."""
     page = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), dtype=float)
@@ -141,7 +163,7 @@ def test_example_run_shows_the_mesh(app_and_url: Any, driver: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from ganfit_core.fitting import FitConfig
+    from ganfit_core.fit_config import FitConfig
     from ganfit_core.ui_support import config_controls
 
     app, url = app_and_url
@@ -153,7 +175,7 @@ def test_example_run_shows_the_mesh(app_and_url: Any, driver: Any) -> None:
     driver.find_element(By.CSS_SELECTOR, "button.gallery-item").click()
     WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo img"))
 
-    driver.find_element(By.XPATH, "//button[.//span[text()='Advanced']]").click()
+    _open_accordion(driver, "Advanced", f"#{app.control_elem_id('render_size')} input")
     iteration_controls = [c for c in config_controls(FitConfig()) if c.group == "Iterations" and c.default]
     assert iteration_controls, "FitConfig should expose iterations per stage"
     for control in iteration_controls:

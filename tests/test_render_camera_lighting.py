@@ -20,8 +20,12 @@ from ganfit_core.render import (
 
 
 def test_project_matches_hand_computation():
-    camera = PinholeCamera(torch.tensor([500.0, 250.0]), torch.tensor([[128.0, 100.0], [64.0, 64.0]]), 256, 200)
-    points = torch.tensor([[[10.0, -20.0, 400.0], [0.0, 0.0, 800.0]], [[30.0, 15.0, 600.0], [-5.0, 5.0, 50.0]]])
+    camera = PinholeCamera(
+        torch.tensor([500.0, 250.0]), torch.tensor([[128.0, 100.0], [64.0, 64.0]]), 256, 200
+    )
+    points = torch.tensor(
+        [[[10.0, -20.0, 400.0], [0.0, 0.0, 800.0]], [[30.0, 15.0, 600.0], [-5.0, 5.0, 50.0]]]
+    )
     expected = torch.tensor(
         [
             [[128.0 + 500.0 * 10 / 400, 100.0 - 500.0 * 20 / 400], [128.0, 100.0]],

@@ -78,8 +78,11 @@ def test_back_faces_are_culled():
 def test_sphere_shows_only_faces_towards_camera():
     sphere = uv_sphere(12, 24, 30.0)
     vertices = sphere.vertices + torch.tensor([0.0, 0.0, 200.0])
-    out = _render(Mesh(vertices, sphere.faces, sphere.uvs, sphere.uv_faces), _camera(64, 200.0),
-                  buffers=frozenset({"triangle_id", "normals"}))
+    out = _render(
+        Mesh(vertices, sphere.faces, sphere.uvs, sphere.uv_faces),
+        _camera(64, 200.0),
+        buffers=frozenset({"triangle_id", "normals"}),
+    )
     ids = out.triangle_id[0]
     visible = ids[ids >= 0].unique()
     v = vertices[sphere.faces[visible]]
@@ -103,8 +106,13 @@ def test_constant_sh_gives_albedo_times_level():
     sphere = uv_sphere(10, 20, 30.0)
     mesh = Mesh(sphere.vertices + torch.tensor([0.0, 0.0, 200.0]), sphere.faces, sphere.uvs, sphere.uv_faces)
     texture = torch.rand(1, 8, 8, 3)
-    out = _render(mesh, _camera(48, 150.0), texture=texture, sh=ambient_sh(1, 0.6),
-                  buffers=frozenset({"albedo", "shading"}))
+    out = _render(
+        mesh,
+        _camera(48, 150.0),
+        texture=texture,
+        sh=ambient_sh(1, 0.6),
+        buffers=frozenset({"albedo", "shading"}),
+    )
     inside = out.mask[0, ..., 0] == 1
     torch.testing.assert_close(out.shading[0][inside], torch.full_like(out.shading[0][inside], 0.6))
     torch.testing.assert_close(out.image[0][inside], 0.6 * out.albedo[0][inside])
@@ -121,8 +129,13 @@ def test_batch_matches_single_renders():
     both = renderer.render(vertices, sphere.faces, sphere.uvs, sphere.uv_faces, texture, camera, sh)
     for b in range(2):
         single = renderer.render(
-            vertices[b : b + 1], sphere.faces, sphere.uvs, sphere.uv_faces, texture[b : b + 1],
-            _camera(32, 120.0), sh[b : b + 1],
+            vertices[b : b + 1],
+            sphere.faces,
+            sphere.uvs,
+            sphere.uv_faces,
+            texture[b : b + 1],
+            _camera(32, 120.0),
+            sh[b : b + 1],
         )
         torch.testing.assert_close(both.image[b], single.image[0])
         torch.testing.assert_close(both.mask[b], single.mask[0])
@@ -146,8 +159,9 @@ def _small_scene(dtype=torch.float64):
     rot = torch.linalg.qr(rot)[0]
     vertices = (sphere.vertices @ rot.T + torch.tensor([3.0, -2.0, 200.0], dtype=dtype))[None]
     texture = torch.rand(1, 6, 6, 3, dtype=dtype, generator=torch.Generator().manual_seed(0))
-    sh = ambient_sh(1, 0.8, dtype=dtype) + 0.1 * torch.randn(1, 9, 3, dtype=dtype,
-                                                              generator=torch.Generator().manual_seed(1))
+    sh = ambient_sh(1, 0.8, dtype=dtype) + 0.1 * torch.randn(
+        1, 9, 3, dtype=dtype, generator=torch.Generator().manual_seed(1)
+    )
     return sphere, vertices, texture, sh, _camera(20, 100.0, dtype=dtype)
 
 
@@ -169,8 +183,11 @@ def test_gradcheck_vertices_texture_sh(antialias):
         out = renderer.render(v, sphere.faces, sphere.uvs, sphere.uv_faces, tex, camera, coeffs)
         return ((out.image * weights).sum() + (out.mask * weights[..., :1]).sum()).view(1)
 
-    inputs = (vertices.clone().requires_grad_(True), texture.clone().requires_grad_(True),
-              sh.clone().requires_grad_(True))
+    inputs = (
+        vertices.clone().requires_grad_(True),
+        texture.clone().requires_grad_(True),
+        sh.clone().requires_grad_(True),
+    )
     assert torch.autograd.gradcheck(loss, inputs, eps=1e-6, atol=1e-5, rtol=1e-4, fast_mode=True)
 
 
@@ -179,8 +196,9 @@ def test_gradients_reach_camera():
     focal = camera.focal.clone().requires_grad_(True)
     principal = camera.principal.clone().requires_grad_(True)
     cam = PinholeCamera(focal, principal, camera.width, camera.height)
-    out = make_renderer("torch").render(vertices.float(), sphere.faces, sphere.uvs, sphere.uv_faces,
-                                        texture.float(), cam, sh.float())
+    out = make_renderer("torch").render(
+        vertices.float(), sphere.faces, sphere.uvs, sphere.uv_faces, texture.float(), cam, sh.float()
+    )
     (out.image * torch.rand_like(out.image)).sum().backward()
     assert focal.grad.abs().sum() > 0 and principal.grad.abs().sum() > 0
 
@@ -204,3 +222,28 @@ def test_make_renderer_errors():
             make_renderer("nvdiffrast")
     with pytest.raises(ValueError, match="unknown buffers"):
         _render(quad(-1, -1, 1, 1, 50.0), _camera(), buffers=frozenset({"colour"}))
+
+
+def test_occlusion_outline_is_antialiased_with_gradients():
+    # A small red quad in front of a large green one: the outline blends red and green (no black),
+    # and moving the small quad's right edge grows the red area at the rate of the edge's length.
+    near = quad(-1.13, -0.87, 1.41, 0.66, 40.0)
+    far = quad(-4.0, -4.0, 4.0, 4.0, 80.0)
+    shift = torch.zeros(1, requires_grad=True)
+    right_edge = torch.tensor([0.0, 1.0, 1.0, 0.0])[:, None] * torch.tensor([1.0, 0.0, 0.0])
+    moved = near.vertices + right_edge * shift
+    vertices = torch.cat([moved, far.vertices])
+    faces = torch.cat([near.faces, far.faces + 4])
+    uvs = torch.tensor([[0.25, 0.5]] * 4 + [[0.75, 0.5]] * 4)
+    texture = torch.tensor([[[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]])  # 1 x 2 texels: left red, right green
+    out = _render(Mesh(vertices, faces, uvs, faces.clone()), _camera(), texture=texture)
+    image = out.image[0]
+    inside_far = out.mask[0, ..., 0] == 1
+    assert torch.allclose(image.sum(-1)[inside_far], torch.ones(()))  # red + green = 1 everywhere
+    mixed = (image[..., 0] > 0.05) & (image[..., 1] > 0.05)
+    assert mixed.sum() >= 8  # blended outline pixels
+    (image[..., 0].sum()).backward()
+    area = (1.41 + 1.13) * (0.66 + 0.87) * (100.0 / 40.0) ** 2
+    assert abs(image[..., 0].sum().item() - area) < 0.35
+    height_px = (0.66 + 0.87) * 100.0 / 40.0
+    assert abs(shift.grad.item() - height_px * 100.0 / 40.0) < 0.3 * height_px * 100.0 / 40.0

@@ -17,7 +17,8 @@ from ganfit_core.texture.dataset import (
     synthetic_uv_dataset,
 )
 
-SOURCE = Path(os.environ.get("GANFIT_SOURCE_DIR", Path(__file__).resolve().parents[2] / "shared")) / "london-faces"
+SOURCE = Path(os.environ.get("GANFIT_SOURCE_DIR", Path(__file__).resolve().parents[2] / "shared"))
+SOURCE = SOURCE / "london-faces"
 
 
 def test_save_load_round_trip(tmp_path) -> None:

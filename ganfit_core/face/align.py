@@ -63,7 +63,7 @@ def crop_square(
 
     Example:
         >>> crop, m = crop_square(np.zeros((10, 10, 3), np.uint8), -5, -5, 20, 4)
-        >>> crop.shape, m[0, 0], m[0, 2]
+        >>> crop.shape, float(m[0, 0]), float(m[0, 2])
         ((4, 4, 3), 5.0, -5.0)
     """
     if side <= 0 or size < 1:
@@ -93,7 +93,7 @@ def crop_square(
     )
     scale = side / size
     crop_to_photo = np.array([[scale, 0.0, x0], [0.0, scale, y0], [0.0, 0.0, 1.0]])
-    return np.asarray(crop), crop_to_photo
+    return np.array(crop), crop_to_photo
 
 
 def face_square(

@@ -6,19 +6,27 @@ Pipeline:
    enumerates the pixel centres inside its bounding box (vectorised over all triangles at once,
    chunked to bound memory), keeps those inside it, and a z-buffer keeps the nearest: one
    ``scatter_reduce(amin)`` on int64 keys ``(float32 depth bits << 32) | triangle index``.
-2. **Differentiable fragments** (:func:`pixel_fragments`): for the covered pixels only, barycentrics
-   are recomputed in PyTorch from the projected vertices (perspective-correct), so gradients reach
-   vertex positions, the camera, the texture (bilinear ``grid_sample``) and the SH lighting.
+2. **Differentiable fragments** (:func:`triangle_table`): for the covered pixels only, barycentrics
+   are recomputed in PyTorch from the projected vertices (perspective-correct, from per-triangle
+   planes of ``barycentric / depth``), so gradients reach vertex positions, the camera, the texture
+   (bilinear ``grid_sample``, align_corners=False, border padding) and the SH lighting.
 3. **Silhouette antialiasing** (:func:`antialias_silhouettes`), an analytic approximation of
-   nvdiffrast's ``antialias``: for every pair of horizontally or vertically adjacent pixels with one
-   covered and one empty, the edge of the covering triangle crossed by the segment between the two
-   pixel centres is found (screen-space barycentrics are linear along it); with ``a`` the crossing
-   point's fraction of the way (0 at the covered centre, 1 at the empty one) and ``d = a - 0.5``, the
-   empty pixel gains ``d * colour`` (and ``d`` coverage) when ``d > 0``, the covered one loses
-   ``-d * colour`` when ``d < 0``. The blend is continuous in the vertex positions and carries
-   gradients to silhouette vertices through ``a``, for the image and the mask. Only silhouettes
-   against the background are treated; self-occlusion boundaries inside the mesh (a nose over a
-   cheek in profile) are left aliased, without positional gradients.
+   nvdiffrast's ``antialias``. Silhouette edges are edges of a visible (front-facing) triangle whose
+   neighbour across the edge is missing (open boundary) or culled (back-facing): the outline against
+   the background and self-occlusion outlines (a nose over a cheek). For every pair of horizontally
+   or vertically adjacent pixels (p, q) showing different triangles, with p nearer than q (or q
+   empty), the silhouette edges of p's triangle and of its three edge neighbours are intersected with
+   the segment between the pixel centres. With ``a`` the nearest crossing (0 at p's centre, 1 at q's)
+   and ``d = a - 0.5``: when d > 0 the triangle covers part of q, which gains ``d * (value_p -
+   value_q)``; when d < 0 it misses part of p, which gains ``d * (value_p - value_q)`` (loses colour
+   towards q). The result is continuous in the vertex positions, so the image and the mask get
+   gradients with respect to silhouette vertices (and the camera) through ``a``. Limits: one crossing
+   per pixel pair; a silhouette edge owned by a triangle that is not p's or an edge neighbour of it
+   (corners of fans) is missed there; other buffers are not antialiased.
+
+Shading is Gouraud-style: SH shading is evaluated on the vertex normals and interpolated (the optional
+``normals`` buffer is interpolated per pixel and renormalised). Triangles with a vertex nearer than
+``settings.near`` are dropped (no clipping).
 """
 
 from __future__ import annotations
@@ -194,8 +202,8 @@ def _pixel_centres(pixel: torch.Tensor, width: int, height: int, dtype: torch.dt
     return torch.stack([rem - row * width, row], dim=-1).to(dtype) + 0.5
 
 
-#: Rows of the per-triangle table built by :func:`triangle_table`.
-_W_A, _W_B, _W_C, _AREA, _ORIGIN, _FIXED_ROWS = slice(0, 3), slice(3, 6), slice(6, 9), 9, slice(10, 12), 12
+#: Number of rows of the per-triangle table built by :func:`triangle_table`.
+_TABLE_ROWS = 12
 
 
 def triangle_table(
@@ -210,9 +218,9 @@ def triangle_table(
     ``area2`` (row 9) twice the signed screen area. Differentiable in ``xy`` and ``z``.
     """
     batch, num_faces = xy.shape[0], faces.shape[0]
-    index = faces.reshape(-1)
-    corners = xy.index_select(1, index).view(batch, num_faces, 3, 2)
-    depth = z.index_select(1, index).view(batch, num_faces, 3).clamp(min=min_depth)
+    index = flat_corner_index(faces, batch, xy.shape[1])
+    corners = xy.reshape(-1, 2).index_select(0, index).view(batch, num_faces, 3, 2)
+    depth = z.reshape(-1).index_select(0, index).view(batch, num_faces, 3).clamp(min=min_depth)
     origin = corners[:, :, 0, :].detach().floor()
     local = corners - origin[:, :, None, :]
     x, y = local[..., 0], local[..., 1]
@@ -230,14 +238,15 @@ def triangle_table(
         ],
         dim=-1,
     )
-    return rows.view(batch * num_faces, _FIXED_ROWS).t()
+    return rows.view(batch * num_faces, _TABLE_ROWS).t()
 
 
 def corner_rows(values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
     """Per-vertex values (B, V, C) as per-triangle corner rows (3 * C, B * F), corner-major."""
-    batch, num_faces, channels = values.shape[0], faces.shape[0], values.shape[2]
-    corners = values.index_select(1, faces.reshape(-1))
-    return corners.view(batch * num_faces, 3 * channels).t()
+    batch, num_verts, channels = values.shape
+    index = flat_corner_index(faces, batch, num_verts)
+    corners = values.reshape(-1, channels).index_select(0, index)
+    return corners.view(batch * faces.shape[0], 3 * channels).t()
 
 
 def interpolate_rows(rows: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
@@ -301,6 +310,7 @@ def edge_neighbours(faces: torch.Tensor) -> torch.Tensor:
 
 def antialias_silhouettes(
     values: torch.Tensor,
+    pixel: torch.Tensor,
     xy: torch.Tensor,
     faces: torch.Tensor,
     neighbours: torch.Tensor,
@@ -316,14 +326,16 @@ def antialias_silhouettes(
     when d > 0 or to p when d < 0.
 
     Args:
-        values: (C, B * H * W) flat pixel values, background 0 (differentiable).
+        values: (P, C) values of the covered pixels (differentiable); empty pixels hold 0.
+        pixel: (P,) ascending flat indices b * H * W + row * W + column of the covered pixels.
         xy: (B, V, 2) projected vertices, pixels (differentiable).
         faces: (F, 3) long.
         neighbours: (F, 3) from :func:`edge_neighbours`.
         vis: visibility of this frame.
 
     Returns:
-        (C, B * H * W) antialiased values.
+        ``(target, change)``: flat pixel indices (N,) and values (N, C) to add to the image (a pixel
+        may appear several times).
     """
     triangle_id = vis.triangle_id
     batch_size, height, width = triangle_id.shape
@@ -331,76 +343,88 @@ def antialias_silhouettes(
     num_verts = xy.shape[1]
     device = triangle_id.device
     front = vis.front.reshape(-1)  # (B * F,)
-    batch_offset = (torch.arange(batch_size, device=device) * num_faces).view(-1, 1, 1)
-    # Neighbour triangles as flat b * F + f keys, or -1.
-    nb_key = torch.where(neighbours >= 0, neighbours[None] + batch_offset, -1).view(-1, 3)  # (B * F, 3)
-    nb_front = torch.where(nb_key >= 0, front[nb_key.clamp(min=0)], False)
+    # Neighbour triangles as flat keys b * F + f; missing neighbours point at an appended "False" slot.
+    if batch_size == 1:
+        nb_key = neighbours
+    else:
+        offsets = (torch.arange(batch_size, device=device) * num_faces).view(-1, 1, 1)
+        nb_key = (neighbours[None] + offsets).view(-1, 3)
+    missing = batch_size * num_faces
+    nb_key = torch.where(neighbours.repeat(batch_size, 1) >= 0, nb_key, missing)
+    nb_front = torch.cat([front, front.new_zeros(1)]).take(nb_key)
     silhouette = front[:, None] & ~nb_front  # (B * F, 3): edge k (opposite vertex k) is a silhouette
-    has_silhouette = silhouette.any(1)
-    near_silhouette = has_silhouette | (has_silhouette[nb_key.clamp(min=0)] & (nb_key >= 0)).any(1)
+    has_silhouette = torch.cat([silhouette.any(1), silhouette.new_zeros(1)])  # (B * F + 1,)
+    near_silhouette = has_silhouette[:-1] | has_silhouette.take(nb_key).any(1)
     near_silhouette = torch.cat([near_silhouette, near_silhouette.new_zeros(1)])
-    tri_key = torch.where(triangle_id >= 0, triangle_id + batch_offset, batch_size * num_faces)
-    pixel_sil = near_silhouette[tri_key]  # (B, H, W)
+    if batch_size == 1:
+        tri_key = torch.where(triangle_id >= 0, triangle_id, missing)
+    else:
+        offsets = (torch.arange(batch_size, device=device) * num_faces).view(-1, 1, 1)
+        tri_key = torch.where(triangle_id >= 0, triangle_id + offsets, missing)
+    flat_key = tri_key.view(-1)
+    pixel_sil = near_silhouette.take(tri_key)  # (B, H, W)
     horizontal = (triangle_id[:, :, 1:] != triangle_id[:, :, :-1]) & (
         pixel_sil[:, :, 1:] | pixel_sil[:, :, :-1]
     )
     vertical = (triangle_id[:, 1:, :] != triangle_id[:, :-1, :]) & (
         pixel_sil[:, 1:, :] | pixel_sil[:, :-1, :]
     )
-    h_idx = horizontal.nonzero()
-    v_idx = vertical.nonzero()
-    first = torch.cat(
-        [
-            (h_idx[:, 0] * height + h_idx[:, 1]) * width + h_idx[:, 2],
-            (v_idx[:, 0] * height + v_idx[:, 1]) * width + v_idx[:, 2],
-        ]
-    )
-    second = torch.cat([first[: h_idx.shape[0]] + 1, first[h_idx.shape[0] :] + width])
+    h_idx = horizontal.view(-1).nonzero().squeeze(1)  # flat over (B, H, W - 1)
+    v_idx = vertical.view(-1).nonzero().squeeze(1)  # flat over (B, H - 1, W)
+    h_first = h_idx + torch.div(h_idx, width - 1, rounding_mode="floor") if width > 1 else h_idx
+    v_first = v_idx + torch.div(v_idx, (height - 1) * width, rounding_mode="floor") * width
+    first = torch.cat([h_first, v_first])
+    second = torch.cat([h_first + 1, v_first + width])
     inner = torch.cat([first, second])
     outer = torch.cat([second, first])
-    flat_sil = pixel_sil.reshape(-1)
-    flat_depth = vis.depth.reshape(-1)
-    usable = (flat_sil[inner] & (flat_depth[inner] < flat_depth[outer])).nonzero().squeeze(1)
+    flat_depth = vis.depth.view(-1)
+    usable = pixel_sil.view(-1).index_select(0, inner) & (
+        flat_depth.index_select(0, inner) < flat_depth.index_select(0, outer)
+    )
+    usable = usable.nonzero().squeeze(1)
     if usable.numel() == 0:
-        return values
-    inner = inner[usable]
-    outer = outer[usable]
-    # Candidate edges: the 3 edges of p's triangle and of its 3 edge neighbours (N, 4, 3).
-    key = tri_key.reshape(-1)[inner]
-    cand = torch.cat([key[:, None], nb_key[key]], dim=1)  # (N, 4)
-    valid = cand >= 0
-    cand = cand.clamp(min=0)
-    is_edge = silhouette[cand] & valid[..., None]  # (N, 4, 3)
+        return pixel[:0], values[:0]
+    inner = inner.index_select(0, usable)
+    outer = outer.index_select(0, usable)
+    # Candidate edges: the 3 edges of p's triangle and of its 3 edge neighbours (N, 4 * 3).
+    key = flat_key.index_select(0, inner)
+    cand = torch.cat([key[:, None], nb_key.index_select(0, key)], dim=1)  # (N, 4); `missing` if none
+    silhouette_padded = torch.cat([silhouette, silhouette.new_zeros(1, 3)])
+    is_edge = silhouette_padded.index_select(0, cand.view(-1)).view(-1, 12)
+    cand = cand.clamp(max=missing - 1)
     cand_face = cand % num_faces
     cand_base = (cand - cand_face) // num_faces * num_verts
-    ends_a = faces.roll(-1, 1)[cand_face] + cand_base[..., None]
-    ends_b = faces.roll(-2, 1)[cand_face] + cand_base[..., None]
+    ends = torch.cat([faces.roll(-1, 1), faces.roll(-2, 1)], dim=1)  # (F, 6): edge k = (ends k, ends 3 + k)
+    ends = ends.index_select(0, cand_face.view(-1)).view(-1, 4, 6) + cand_base[..., None]
     flat_xy = xy.reshape(-1, 2)
-    pa = flat_xy.index_select(0, ends_a.view(-1)).view(-1, 4, 3, 2)
-    pb = flat_xy.index_select(0, ends_b.view(-1)).view(-1, 4, 3, 2)
+    points = flat_xy.index_select(0, ends.view(-1)).view(-1, 4, 2, 3, 2)  # (N, cand, end, edge, xy)
     centre_in = _pixel_centres(inner, width, height, xy.dtype)
     step = _pixel_centres(outer, width, height, xy.dtype) - centre_in  # unit axis vectors
-    normal = torch.stack([-step[:, 1], step[:, 0]], dim=-1)
-    rel_a = pa - centre_in[:, None, None, :]
-    rel_b = pb - centre_in[:, None, None, :]
-    along_a = (rel_a * step[:, None, None, :]).sum(-1)
-    along_b = (rel_b * step[:, None, None, :]).sum(-1)
-    across_a = (rel_a * normal[:, None, None, :]).sum(-1)
-    across_b = (rel_b * normal[:, None, None, :]).sum(-1)
+    rel_x = (points[..., 0] - centre_in[:, 0, None, None, None]).view(-1, 4, 2, 3)
+    rel_y = (points[..., 1] - centre_in[:, 1, None, None, None]).view(-1, 4, 2, 3)
+    sx = step[:, 0, None, None, None]
+    sy = step[:, 1, None, None, None]
+    along = (rel_x * sx + rel_y * sy).view(-1, 4, 2, 3)  # 0 at p's centre, 1 at q's
+    across = (rel_y * sx - rel_x * sy).view(-1, 4, 2, 3)
+    along_a, along_b = along[:, :, 0].reshape(-1, 12), along[:, :, 1].reshape(-1, 12)
+    across_a, across_b = across[:, :, 0].reshape(-1, 12), across[:, :, 1].reshape(-1, 12)
     straddles = is_edge & (across_a * across_b <= 0) & (across_a != across_b)
     denom = torch.where(straddles, across_b - across_a, torch.ones_like(across_a))
     crossing = along_a - across_a * (along_b - along_a) / denom
-    crossing = torch.where(
-        straddles & (crossing >= 0) & (crossing <= 1), crossing, torch.full_like(crossing, 2.0)
-    )
-    crossing = crossing.view(-1, 12).amin(1)
+    valid = straddles & (crossing >= 0) & (crossing <= 1)
+    crossing = torch.where(valid, crossing, torch.full_like(crossing, 2.0)).amin(1)
     crossed = (crossing <= 1.0).nonzero().squeeze(1)
-    delta = crossing[crossed] - 0.5
-    inner = inner[crossed]
-    outer = outer[crossed]
+    delta = crossing.index_select(0, crossed) - 0.5
+    inner = inner.index_select(0, crossed)
+    outer = outer.index_select(0, crossed)
     target = torch.where(delta > 0, outer, inner)
-    change = delta.to(values.dtype) * (values.index_select(1, inner) - values.index_select(1, outer))
-    return values.index_add(1, target, change)
+    # Row of each pixel in `values`; empty pixels point at an appended zero row.
+    row = torch.full((batch_size * height * width,), pixel.numel(), dtype=torch.long, device=device)
+    row.index_copy_(0, pixel, torch.arange(pixel.numel(), device=device))
+    padded = torch.cat([values, values.new_zeros(1, values.shape[1])])
+    value_in = padded.index_select(0, row.index_select(0, inner))
+    value_out = padded.index_select(0, row.index_select(0, outer))
+    return target, delta[:, None].to(values.dtype) * (value_in - value_out)
 
 
 class TorchRenderer(Renderer):
@@ -460,41 +484,52 @@ class TorchRenderer(Renderer):
         batch = torch.div(pixel, height * width, rounding_mode="floor") if batch_size > 1 else None
         key = flat_ids[pixel] if batch is None else flat_ids[pixel] + batch * num_faces
         rows = table.index_select(1, key)
+        sizes = [3, 3, 3, 1, 2, 9, 6] + ([9] if "normals" in buffers else [])
+        w_a, w_b, w_c, area, origin, shading_rows, uv_rows, *normal_rows = rows.split(sizes)
         centre = _pixel_centres(pixel, width, height, dtype)
-        local_x = centre[:, 0] - rows[_ORIGIN][0]
-        local_y = centre[:, 1] - rows[_ORIGIN][1]
-        weights = rows[_W_A] * local_x + rows[_W_B] * local_y + rows[_W_C]
+        local_x = centre[:, 0] - origin[0]
+        local_y = centre[:, 1] - origin[1]
+        weights = torch.addcmul(torch.addcmul(w_c, w_a, local_x), w_b, local_y)
         inv_sum = 1.0 / weights.sum(0)
         bary = weights * inv_sum
-        shading = interpolate_rows(rows[_FIXED_ROWS : _FIXED_ROWS + 9], bary)
-        uv = interpolate_rows(rows[_FIXED_ROWS + 9 : _FIXED_ROWS + 15], bary)
+        shading = interpolate_rows(shading_rows, bary)
+        uv = interpolate_rows(uv_rows, bary)
         albedo = sample_texture(texture, uv, batch).to(dtype)
         channels = [albedo * shading, torch.ones_like(inv_sum)[None]]
 
         per_pixel: dict[str, torch.Tensor] = {}
         if "normals" in buffers:
-            normals = interpolate_rows(rows[_FIXED_ROWS + 15 : _FIXED_ROWS + 24], bary)
+            normals = interpolate_rows(normal_rows[0], bary)
             per_pixel["normals"] = normals * torch.rsqrt((normals * normals).sum(0).clamp(min=1e-20))
         if "depth" in buffers:
-            per_pixel["depth"] = (rows[_AREA] * inv_sum)[None]
+            per_pixel["depth"] = area * inv_sum
         if "uv" in buffers:
             per_pixel["uv"] = uv
         if "shading" in buffers:
             per_pixel["shading"] = shading
         if "albedo" in buffers:
             per_pixel["albedo"] = albedo
-        packed = torch.cat(channels + list(per_pixel.values()), dim=0)
-        full = packed.new_zeros(packed.shape[0], num_pixels).index_copy(1, pixel, packed)
-        image_mask = full[:4]
+        image_mask = torch.cat(channels, dim=0).t()  # (P, 4)
+        target, source = pixel, image_mask
         if self.settings.antialias:
-            image_mask = antialias_silhouettes(image_mask, xy, faces, self._neighbours(faces), vis)
-        image_mask = image_mask.t().reshape(batch_size, height, width, 4)
+            extra_target, change = antialias_silhouettes(
+                image_mask, pixel, xy, faces, self._neighbours(faces), vis
+            )
+            target, source = torch.cat([pixel, extra_target]), torch.cat([image_mask, change])
+        full = (
+            image_mask.new_zeros(num_pixels, 4)
+            .index_add(0, target, source)
+            .view(batch_size, height, width, 4)
+        )
         outputs: dict[str, torch.Tensor] = {}
-        start = 4
-        for name, value in per_pixel.items():
-            size = value.shape[0]
-            outputs[name] = full[start : start + size].t().reshape(batch_size, height, width, size)
-            start += size
+        if per_pixel:
+            packed = torch.cat(list(per_pixel.values()), dim=0)
+            extra = packed.new_zeros(num_pixels, packed.shape[0]).index_copy(0, pixel, packed.t())
+            start = 0
+            for name, value in per_pixel.items():
+                size = value.shape[0]
+                outputs[name] = extra[:, start : start + size].reshape(batch_size, height, width, size)
+                start += size
         if "triangle_id" in buffers:
             outputs["triangle_id"] = vis.triangle_id
-        return RenderOutput(image=image_mask[..., :3], mask=image_mask[..., 3:].clamp(0.0, 1.0), **outputs)
+        return RenderOutput(image=full[..., :3], mask=full[..., 3:].clamp(0.0, 1.0), **outputs)

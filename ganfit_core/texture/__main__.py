@@ -40,7 +40,8 @@ def _extract(args: argparse.Namespace) -> int:
     weights = np.repeat(data.weights[..., None], 3, axis=-1)
     Image.fromarray(contact_sheet(weights, size=64)).save(out / "weights_sheet.png")
     rms = np.asarray(data.info["fit_rms_px"])
-    print(f"{len(data)} textures at {data.resolution}x{data.resolution} in {time.perf_counter() - start:.1f}s; "
+    seconds = time.perf_counter() - start
+    print(f"{len(data)} textures at {data.resolution}x{data.resolution} in {seconds:.1f}s; "
           f"landmark RMS median {np.median(rms):.2f}px; skipped {len(data.info['skipped'])}: "
           f"{data.info['skipped'][:5]}")
     print(f"wrote {out / DATASET_FILENAME}")
@@ -51,13 +52,11 @@ def _pca(args: argparse.Namespace) -> int:
     import numpy as np
 
     from ganfit_core.texture.dataset import load_uv_dataset
-    from ganfit_core.texture.pca import fit_pca, save_pca
+    from ganfit_core.texture.pca import pca_from_dataset, save_pca
 
     data = load_uv_dataset(Path(args.data))
     train, held = data.split()
-    model = fit_pca(data.textures[train], args.components, uv_mask=data.uv_mask,
-                    info={"train_stems": [data.stems[i] for i in train], "resolution": data.resolution,
-                          "attribution": data.info.get("attribution", "")})
+    model = pca_from_dataset(data, args.components)
     cum = np.cumsum(model.explained)
     marks = [k for k in (1, 5, 10, 20, 40, 64, 80) if k <= len(cum)]
     print(f"PCA of {len(train)} training textures ({len(held)} held out): variance explained "
@@ -97,7 +96,8 @@ def _synthetic(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ganfit_core.texture", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m ganfit_core.texture",
+                                     description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("extract", help="photos -> UV texture data set")
     p.add_argument("--source", required=True, help="the london-faces folder")

@@ -101,7 +101,8 @@ class EqLinear(nn.Module):
 class EqConv(nn.Module):
     """3x3 (or 1x1) convolution with equalised learning rate and optional leaky ReLU (x sqrt 2)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, *, activate: bool = True, bias: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int = 3, *, activate: bool = True,
+                 bias: bool = True) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.randn(cout, cin, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(cout)) if bias else None
@@ -154,8 +155,8 @@ class Generator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
         self.config = config
-        layers = [EqLinear(config.z_dim if i == 0 else config.w_dim, config.w_dim, lr_mul=config.mapping_lr_mul,
-                           activate=True) for i in range(config.mapping_layers)]
+        layers = [EqLinear(config.z_dim if i == 0 else config.w_dim, config.w_dim,
+                           lr_mul=config.mapping_lr_mul, activate=True) for i in range(config.mapping_layers)]
         self.mapping = nn.Sequential(*layers)
         c4 = config.channels(4)
         self.const = nn.Parameter(torch.randn(1, c4, 4, 4))
@@ -281,7 +282,9 @@ class GANTexturePrior(TexturePrior):
 
 
 @torch.no_grad()
-def w_statistics(generator: Generator, *, samples: int = 4096, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def w_statistics(
+    generator: Generator, *, samples: int = 4096, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation (W,) of the mapping network's output over seeded z samples."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(samples, generator.config.z_dim, generator=gen)
@@ -289,13 +292,16 @@ def w_statistics(generator: Generator, *, samples: int = 4096, seed: int = 0) ->
     return w.mean(0), w.std(0)
 
 
-def save_generator(path: Path, generator: Generator, mean_texture: torch.Tensor, *, info: dict | None = None) -> None:
-    """Write the prior file: generator weights (``g.*``), ``mean`` (R, R, 3), ``w_avg``, ``w_std``, config JSON."""
+def save_generator(
+    path: Path, generator: Generator, mean_texture: torch.Tensor, *, info: dict | None = None
+) -> None:
+    """Write the prior file: generator weights ``g.*``, ``mean`` (R, R, 3), ``w_avg``, ``w_std``, config."""
     from safetensors.torch import save_file
 
     w_avg, w_std = w_statistics(generator)
     tensors = {f"g.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tensors.update(mean=mean_texture.detach().cpu().float().contiguous(), w_avg=w_avg.cpu(), w_std=w_std.cpu())
+    tensors.update(mean=mean_texture.detach().cpu().float().contiguous(), w_avg=w_avg.cpu(),
+                   w_std=w_std.cpu())
     meta = {"config": generator.config.to_dict(), "format": 1, **(info or {})}
     save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
 

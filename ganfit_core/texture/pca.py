@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ganfit_core.texture.base import TexturePrior
+from ganfit_core.texture.dataset import UVDataset
 
 __all__ = [
     "PCAModel",
@@ -26,6 +27,7 @@ __all__ = [
     "load_pca",
     "load_pca_prior",
     "build_texture_pca",
+    "pca_from_dataset",
     "NUM_COMPONENTS",
 ]
 
@@ -208,7 +210,7 @@ def build_texture_pca(source_dir: Path, out_path: Path) -> None:
     Deterministic (single-threaded torch, sorted inputs, float64 PCA). ``source_dir`` is the
     ``london-faces`` folder. Takes a few minutes on a 2-core CPU.
     """
-    from ganfit_core.texture.dataset import ATTRIBUTION, extract_dataset
+    from ganfit_core.texture.dataset import extract_dataset
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -216,12 +218,16 @@ def build_texture_pca(source_dir: Path, out_path: Path) -> None:
         data = extract_dataset(Path(source_dir))
     finally:
         torch.set_num_threads(threads)
+    save_pca(pca_from_dataset(data), Path(out_path))
+
+
+def pca_from_dataset(data: UVDataset, num_components: int = NUM_COMPONENTS) -> PCAModel:
+    """PCA of the training split of a UV data set (the held-out identities are left out)."""
     train, _ = data.split()
     info = {
-        "attribution": ATTRIBUTION,
+        "attribution": data.info.get("attribution", ""),
         "train_stems": [data.stems[i] for i in train],
         "resolution": data.resolution,
         "format": 1,
     }
-    model = fit_pca(data.textures[train], NUM_COMPONENTS, uv_mask=data.uv_mask, info=info)
-    save_pca(model, Path(out_path))
+    return fit_pca(data.textures[train], num_components, uv_mask=data.uv_mask, info=info)

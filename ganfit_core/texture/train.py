@@ -69,8 +69,8 @@ CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(gan=GANConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
                                       channel_max=32),
                         steps=40, batch=8, checkpoint_every=20, ema_half_life_steps=5.0, threads=1),
-    "full": TrainConfig(gan=GANConfig(resolution=64, z_dim=128, w_dim=128, mapping_layers=4, channel_base=1024,
-                                      channel_max=64),
+    "full": TrainConfig(gan=GANConfig(resolution=64, z_dim=128, w_dim=128, mapping_layers=4,
+                                      channel_base=1024, channel_max=64),
                         steps=3000, batch=16, checkpoint_every=100, ema_half_life_steps=50.0),
 }
 
@@ -189,7 +189,8 @@ def train_gan(
             real = real_batch()
             with torch.no_grad():
                 fake = fake_batch()
-            loss_d = F.softplus(d(diff_augment(fake, gen))).mean() + F.softplus(-d(diff_augment(real, gen))).mean()
+            loss_d = (F.softplus(d(diff_augment(fake, gen))).mean()
+                      + F.softplus(-d(diff_augment(real, gen))).mean())
             losses = {"d": float(loss_d.detach())}
             if step % config.r1_every == 0:
                 real_r1 = real.detach().requires_grad_(True)
