@@ -47,6 +47,8 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FitError,
     ValueError,
 )
+#: Model files a default fit needs, resolved at start (texture priors other than "simple" load on use).
+APP_ASSETS = ("ict_face_model", "faceapi_tiny_detector", "faceapi_landmark68", "faceapi_recognition")
 #: Seconds between streamed UI updates while fitting (the plot then refreshes at least this often).
 UPDATE_INTERVAL_S = 0.5
 #: Seconds the ZeroGPU scheduler reserves per fit on Hugging Face Spaces.
@@ -143,11 +145,17 @@ def make_reconstruct(
             raise
         except Exception as exc:  # shown as a message, never a traceback; the app keeps serving
             raise _error(exc) from exc
-        for warning in result.warnings:
-            gr.Info(warning)
+        notes = list(result.warnings)
+        num_faces = getattr(target, "num_faces", 1)
+        if num_faces > 1:
+            notes.insert(
+                0, f"{num_faces} faces found; fitted face {index or 0} (set the face index to pick another)."
+            )
+        for note in notes:
+            gr.Info(note)
         status = f"Done in {time.monotonic() - start:.1f} s."
-        if result.warnings:
-            status += " Note: " + " ".join(result.warnings)
+        if notes:
+            status += " Note: " + " ".join(notes)
         yield (
             history.frame() if len(history) else None,
             result.render,
@@ -236,9 +244,9 @@ def build_demo(
                 status = gr.Textbox(label="Status", interactive=False, elem_id="status")
                 with gr.Row():
                     plot = gr.LinePlot(
-                        x="step", y="loss", color="term", label="Losses", height=280, elem_id="loss-plot"
+                        x="step", y="loss", color="term", label="Losses", height=340, elem_id="loss-plot"
                     )
-                    preview = gr.Image(label="Rendering over the photo", interactive=False, height=280)
+                    preview = gr.Image(label="Rendering over the photo", interactive=False, height=340)
                 model = gr.Model3D(label="3D face (GLB)", height=420, elem_id="model3d")
                 with gr.Row():
                     texture = gr.Image(label="UV texture", interactive=False, height=260)
@@ -271,16 +279,17 @@ def build_demo(
     return demo
 
 
-def check_assets() -> None:
-    """Resolve the model files a fit needs (fetching or building them); exit with the fix if missing."""
+def check_assets(names: tuple[str, ...] = APP_ASSETS) -> None:
+    """Resolve the model files a default fit needs (building or fetching them on first start);
+    exit with the registry's message (what was tried, the fix) if one is missing."""
     from ganfit_core import assets
 
     try:
-        for name in assets.ASSETS:
-            if not name.startswith("texture_"):
-                assets.resolve(name)
+        for name in names:
+            path = assets.resolve(name)
+            logger.info("asset %s: %s", name, path)
     except AssetError as exc:
-        sys.exit(f"ganfit: a model file is missing and could not be fetched or built:\n{exc}")
+        sys.exit(f"ganfit: a model file is missing and could not be built or downloaded.\n{exc}")
 
 
 def main() -> None:

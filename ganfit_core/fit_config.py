@@ -40,9 +40,9 @@ class FitConfig:
 
     # --- stages: steps ---------------------------------------------------------------------------
     rigid_steps: int = _f(60, "stage 1 (pose + focal from landmarks) iterations")
-    shape_steps: int = _f(60, "stage 2 (identity + expression from landmarks) iterations")
-    full_steps: int = _f(60, "stage 3 (everything, photometric + identity + content) iterations")
-    detail_steps: int = _f(0, "stage 4 (per-texel detail layer) iterations; 0 skips it")
+    shape_steps: int = _f(100, "stage 2 (identity + expression from landmarks) iterations")
+    full_steps: int = _f(80, "stage 3 (everything, photometric + identity + content) iterations")
+    detail_steps: int = _f(30, "stage 4 (per-texel detail layer) iterations; 0 skips it")
 
     # --- learning rates (Adam) -------------------------------------------------------------------
     lr_rotation: float = _f(0.03, "rotation (axis-angle, rad) learning rate")
@@ -53,7 +53,7 @@ class FitConfig:
     lr_expression: float = _f(0.03, "expression weights ([0, 1]) learning rate")
     lr_texture: float = _f(0.1, "texture latent learning rate")
     lr_light: float = _f(0.05, "spherical-harmonics lighting learning rate")
-    lr_detail: float = _f(0.01, "detail layer learning rate")
+    lr_detail: float = _f(0.02, "detail layer learning rate")
     refine_lr_scale: float = _f(0.3, "multiplier of the pose/shape learning rates in stages 2-3")
 
     # --- loss weights ----------------------------------------------------------------------------
@@ -65,9 +65,9 @@ class FitConfig:
     content_weight: float = _f(0.1, "content loss (recogniser activations) weight")
     identity_reg_weight: float = _f(1e-3, "||identity||^2 regulariser weight")
     expression_reg_weight: float = _f(1e-3, "||expression||^2 regulariser weight")
-    texture_reg_weight: float = _f(1e-2, "texture prior regulariser weight")
+    texture_reg_weight: float = _f(0.1, "texture prior regulariser weight")
     focal_reg_weight: float = _f(1e-2, "(log focal - initial)^2 regulariser weight")
-    detail_smooth_weight: float = _f(1.0, "detail layer smoothness weight")
+    detail_smooth_weight: float = _f(10.0, "detail layer smoothness weight")
     detail_symmetry_weight: float = _f(0.1, "detail layer left/right symmetry weight")
     detail_resolution: int = _f(256, "side of the detail layer (UV texels)")
 

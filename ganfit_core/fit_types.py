@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["FitTarget", "FitEvent", "FitResult", "FitCancelled", "FitError", "landmark_hull_mask"]
+__all__ = ["FitTarget", "FitEvent", "FitResult", "FitCancelled", "FitError", "landmark_hull_mask",
+           "face_skin_mask", "forehead_points"]
 
 
 class FitError(RuntimeError):
@@ -44,6 +45,26 @@ def landmark_hull_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarr
     return inside
 
 
+def forehead_points(landmarks: np.ndarray, *, height: float = 0.6) -> np.ndarray:
+    """Points (10, 2) above the eyebrows: the brow landmarks 17-26 moved up the face.
+
+    "Up" is the direction from the chin (8) to the nose bridge (27); the distance is ``height``
+    times the brow-centre-to-nose-bottom (33) distance (a forehead is about as tall as a nose).
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    up = lm[27] - lm[8]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    brows = lm[17:27]
+    length = float(np.linalg.norm(brows.mean(0) - lm[33]))
+    return brows + height * length * up
+
+
+def face_skin_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: convex hull of the 68 landmarks plus :func:`forehead_points` (the fit's skin mask)."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    return landmark_hull_mask(np.concatenate([lm, forehead_points(lm)]), size)
+
+
 def _convex_hull(points: np.ndarray) -> np.ndarray:
     """Monotone chain; vertices in order with non-negative cross products (y-down 'clockwise')."""
     pts = sorted(map(tuple, points))
@@ -73,7 +94,7 @@ class FitTarget:
         landmarks: (68, 2) float32 landmarks in crop pixels.
         crop_to_photo: (3, 3) float64 matrix mapping crop px (x, y, 1) to photo px.
         photo_size: (width, height) of the original photo, px.
-        face_mask: (S, S) bool face-skin mask (convex hull of the landmarks).
+        face_mask: (S, S) bool face-skin mask (:func:`face_skin_mask`: landmarks + forehead).
         focal_hint: focal length in crop px if known (synthetic data), else None (guessed from FOV).
     """
 
@@ -119,7 +140,7 @@ class FitTarget:
             landmarks=lms,
             crop_to_photo=np.eye(3) if crop_to_photo is None else np.asarray(crop_to_photo, dtype=np.float64),
             photo_size=(size, size) if photo_size is None else (int(photo_size[0]), int(photo_size[1])),
-            face_mask=landmark_hull_mask(lms, image.shape[:2]),
+            face_mask=face_skin_mask(lms, image.shape[:2]),
             focal_hint=focal_hint,
         )
 

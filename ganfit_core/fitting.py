@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from ganfit_core import losses as L
 from ganfit_core.fit_config import FitConfig
 from ganfit_core.fit_params import FaceParameters, matrix_to_axis_angle
-from ganfit_core.fit_types import FitCancelled, FitError, FitEvent, FitResult, FitTarget, landmark_hull_mask
+from ganfit_core.fit_types import FitCancelled, FitError, FitEvent, FitResult, FitTarget, face_skin_mask
 from ganfit_core.optim import Adam
 from ganfit_core.render.camera import FRONTAL_ROTATION
 
@@ -106,7 +106,7 @@ class _Target:
     image: torch.Tensor  # (1, S, S, 3) [0, 1]
     image_chw: torch.Tensor  # (1, 3, S, S)
     landmarks: torch.Tensor  # (1, 68, 2) px at render size
-    skin: torch.Tensor  # (1, S, S, 1) float, convex hull of the landmarks
+    skin: torch.Tensor  # (1, S, S, 1) float, face_skin_mask (landmark hull + forehead)
     skin_soft: torch.Tensor  # (1, S, S, 1) float, the hull mask feathered over ~4 % of the size
     weights: torch.Tensor  # (68,)
     size: int
@@ -124,7 +124,7 @@ def _prepare(target: FitTarget, config: FitConfig, ctx: FitContext) -> _Target:
         chw = F.interpolate(chw, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         chw = chw.clamp(0.0, 1.0)
     landmarks_np = target.landmarks.astype(np.float32) * scale
-    skin = torch.from_numpy(landmark_hull_mask(landmarks_np, (size, size))).to(ctx.device, torch.float32)
+    skin = torch.from_numpy(face_skin_mask(landmarks_np, (size, size))).to(ctx.device, torch.float32)
     weights = torch.ones(68, device=ctx.device)
     weights[:17] = config.contour_weight
     landmarks = torch.from_numpy(landmarks_np).to(ctx.device)[None]
@@ -297,8 +297,7 @@ def _photometric_terms(stage: str, params: FaceParameters, ctx: FitContext, tgt:
     if stage == "full":
         terms["texture_reg"] = config.texture_reg_weight * ctx.prior.regulariser(params.texture_latent)
     if stage == "detail":
-        terms["detail_smooth"] = config.detail_smooth_weight * L.texture_smoothness(params.detail) * (
-            params.detail.shape[1] ** 2)
+        terms["detail_smooth"] = config.detail_smooth_weight * L.texture_smoothness(params.detail)
         terms["detail_symmetry"] = config.detail_symmetry_weight * L.texture_symmetry(params.detail)
     return terms
 

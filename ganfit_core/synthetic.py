@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ganfit_core.fit_types import FitTarget
+from ganfit_core.metrics import procrustes_error_mm, psnr
 
 __all__ = ["SyntheticFace", "make_synthetic_face", "procrustes_error_mm", "psnr", "JAW_DEFAULT"]
 
@@ -138,38 +139,3 @@ def make_synthetic_face(
         texture=texture[0].numpy(),
         mask=out.mask[0, :, :, 0].numpy(),
     )
-
-
-def procrustes_error_mm(predicted: np.ndarray, truth: np.ndarray, *, scale: bool = True) -> float:
-    """Mean vertex distance (mm) after the best similarity (or rigid) alignment of ``predicted`` to ``truth``.
-
-    Args:
-        predicted, truth: (V, 3) corresponding vertices, mm.
-
-    Example:
-        >>> x = np.random.default_rng(0).normal(size=(10, 3))
-        >>> round(procrustes_error_mm(2 * x + 1, x), 6)
-        0.0
-    """
-    p, t = np.asarray(predicted, np.float64), np.asarray(truth, np.float64)
-    pm, tm = p.mean(0), t.mean(0)
-    pc, tc = p - pm, t - tm
-    u, s, vt = np.linalg.svd(pc.T @ tc)
-    d = np.sign(np.linalg.det(u @ vt))
-    fix = np.diag([1.0, 1.0, d])
-    rot = u @ fix @ vt
-    k = (s * np.diag(fix)).sum() / (pc**2).sum() if scale else 1.0
-    aligned = k * pc @ rot + tm
-    return float(np.linalg.norm(aligned - t, axis=1).mean())
-
-
-def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """PSNR in dB between uint8 (or [0, 255] float) images (H, W, 3), optionally inside ``mask`` (H, W)."""
-    diff = (np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2
-    if mask is not None:
-        m = np.asarray(mask, bool)
-        if not m.any():
-            raise ValueError("psnr: the mask is empty")
-        diff = diff[m]
-    mse = float(diff.mean())
-    return float("inf") if mse == 0 else 10.0 * math.log10(255.0**2 / mse)

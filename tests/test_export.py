@@ -67,7 +67,8 @@ def test_export_all_writes_complete_set(tmp_path: Path) -> None:
     mesh = trimesh.load(paths["obj"], force="mesh")
     assert np.isclose(mesh.vertices[:, 0].max(), 100.0)  # millimetres
     params = json.loads(paths["params"].read_text())
-    assert params["params"]["identity"] == [0.1, 0.2] and "units" in params and params["config"] == {"seed": 0}
+    assert params["params"]["identity"] == [0.1, 0.2] and "units" in params
+    assert params["config"] == {"seed": 0}
     losses = json.loads(paths["losses"].read_text())
     assert losses["final"]["total"] == 0.5 and losses["warnings"] == ["w"] and len(losses["history"]) == 1
 

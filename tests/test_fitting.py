@@ -20,8 +20,8 @@ from ganfit_core.synthetic import make_synthetic_face, procrustes_error_mm, psnr
 
 SIZE = 128
 NARROW_FACE = 6706  # ICT's front-of-face vertices (the part photos and landmarks constrain)
-QUICK = FitConfig(render_size=SIZE, device="cpu", renderer="torch", rigid_steps=15, shape_steps=15, full_steps=3,
-                  identity_weight=0.0, content_weight=0.0, preview_every=2)
+QUICK = FitConfig(render_size=SIZE, device="cpu", renderer="torch", rigid_steps=15, shape_steps=15,
+                  full_steps=3, detail_steps=0, identity_weight=0.0, content_weight=0.0, preview_every=2)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,8 @@ def context(ict_model_path: Path) -> FitContext:
 
 @pytest.fixture(scope="module")
 def face(context: FitContext):  # noqa: ANN201
-    return make_synthetic_face(2, size=SIZE, model=context.model, renderer=context.renderer, identity_scale=1.5)
+    return make_synthetic_face(2, size=SIZE, model=context.model, renderer=context.renderer,
+                               identity_scale=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,8 @@ def test_event_stream(events: list[FitEvent]) -> None:
     assert [e.stage_index for e in events] == sorted(e.stage_index for e in events)
     for e in events:
         assert "total" in e.losses and all(math.isfinite(v) for v in e.losses.values())
-        assert math.isclose(sum(v for k, v in e.losses.items() if k != "total"), e.losses["total"], rel_tol=1e-4)
+        terms = sum(v for k, v in e.losses.items() if k != "total")
+        assert math.isclose(terms, e.losses["total"], rel_tol=1e-4)
     assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:], strict=False))
     previews = [e.preview for e in events if e.preview is not None]
     assert len(previews) >= 4

@@ -186,3 +186,10 @@ def test_errors_are_value_errors() -> None:
     assert issubclass(ImageLoadError, ValueError)
     with pytest.raises(ValueError):
         load_image(b"junk")
+
+
+def test_large_jpeg_is_decoded_small_with_the_right_content() -> None:
+    gradient = np.broadcast_to(np.linspace(0, 255, 1000)[None, :, None], (600, 1000, 3)).astype(np.uint8)
+    out = load_image(_encode(Image.fromarray(gradient), "JPEG", quality=95), max_side=200)
+    _check_rgb(out, (120, 200))
+    np.testing.assert_allclose(out[60, :, 1], np.linspace(0, 255, 200), atol=8)

@@ -8,6 +8,7 @@ decompression-bomb inputs with :class:`~ganfit_core.face.errors.ImageLoadError` 
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from pathlib import Path
 
@@ -99,7 +100,8 @@ def _open(handle: io.BytesIO, what: str, max_side: int) -> Image.Image:
             image = Image.open(handle)
             _check_size(image.size, what)
             if image.format == "JPEG" and max(image.size) >= 2 * max_side:
-                image.draft(image.mode, (max_side, max_side))
+                shrink = max_side / max(image.size)
+                image.draft(image.mode, (math.ceil(image.width * shrink), math.ceil(image.height * shrink)))
             image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecompressionBombError(

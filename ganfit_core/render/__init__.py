@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ganfit_core.render.base import BUFFER_NAMES, Renderer, RenderOutput, RenderSettings
 from ganfit_core.render.camera import (
     FRONTAL_ROTATION,
     PinholeCamera,
@@ -12,7 +13,6 @@ from ganfit_core.render.camera import (
 from ganfit_core.render.lighting import ambient_sh, sh_basis, sh_shading
 from ganfit_core.render.normals import vertex_normals
 from ganfit_core.render.renderer import make_renderer, nvdiffrast_available
-from ganfit_core.render.types import BUFFER_NAMES, Renderer, RenderOutput, RenderSettings
 
 __all__ = [
     "BUFFER_NAMES",

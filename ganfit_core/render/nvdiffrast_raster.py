@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import torch
 
+from ganfit_core.render.base import Renderer, RenderOutput, RenderSettings
 from ganfit_core.render.camera import clip_space
 from ganfit_core.render.lighting import sh_basis
 from ganfit_core.render.normals import vertex_normals
-from ganfit_core.render.types import Renderer, RenderOutput, RenderSettings
 
 
 class NvdiffrastRenderer(Renderer):
@@ -81,7 +81,9 @@ class NvdiffrastRenderer(Renderer):
             attributes.append(normals_v)
         attr = torch.cat(attributes, dim=-1)[:, corner_index].contiguous()  # (B, 3F, C)
         interpolated, _ = dr.interpolate(attr, rast, unindexed)
-        uv_corners = uvs.to(device=device, dtype=torch.float32)[uv_faces.reshape(-1)].contiguous()  # (3F, 2)
+        uv_corners = uvs.to(device=device, dtype=torch.float32)[uv_faces.reshape(-1)][
+            None
+        ].contiguous()  # (1, 3F, 2)
         uv, _ = dr.interpolate(uv_corners, rast, unindexed)
         tex_uv = torch.stack([uv[..., 0], 1.0 - uv[..., 1]], dim=-1).contiguous()
         albedo = dr.texture(texture.float().contiguous(), tex_uv, filter_mode="linear", boundary_mode="clamp")

@@ -6,7 +6,7 @@ import importlib.util
 
 import torch
 
-from ganfit_core.render.types import Renderer, RenderSettings
+from ganfit_core.render.base import Renderer, RenderSettings
 
 BACKENDS = ("auto", "torch", "nvdiffrast")
 

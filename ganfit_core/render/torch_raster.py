@@ -36,10 +36,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ganfit_core.render.base import Renderer, RenderOutput, RenderSettings
 from ganfit_core.render.camera import project
 from ganfit_core.render.lighting import sh_basis
 from ganfit_core.render.normals import vertex_normals
-from ganfit_core.render.types import Renderer, RenderOutput, RenderSettings
 
 _EMPTY_KEY = torch.iinfo(torch.int64).max
 _LOW32 = 0xFFFFFFFF
@@ -125,73 +125,87 @@ def rasterize_triangle_ids(
 def _zbuffer_fill(
     zbuf: torch.Tensor, sel: torch.Tensor, table: torch.Tensor, num_faces: int, width: int, height: int
 ) -> None:
-    """Scatter the nearest (depth, triangle) key of every covered candidate pixel into ``zbuf``.
+    """Scatter the nearest (depth, triangle) key of every covered pixel into ``zbuf``.
+
+    Scanline enumeration: each triangle's bounding-box rows are enumerated, the row's span of pixel
+    centres inside the triangle is found from the edge crossings at the row centre, and only those
+    pixels are visited. Every edge is evaluated from its endpoints in a canonical order, so two
+    triangles sharing an edge get bit-identical crossings (no cracks; pixel centres exactly on a
+    shared edge go to both and the z-buffer picks one).
 
     ``table`` (K, 14): x0..2, y0..2, z0..2, area2, j0, i0, j1, i1 of the selected triangles ``sel``.
     """
     device = zbuf.device
+    x, y = table[:, 0:3], table[:, 3:6]
     j0, i0 = table[:, 10], table[:, 11]
-    bw = (table[:, 12] - j0 + 1).long()
-    counts = bw * (table[:, 13] - i0 + 1).long()
-    # Vertex positions relative to the triangle's first candidate pixel centre (keeps float32 exact).
-    x = table[:, 0:3] - (j0 + 0.5)[:, None]
-    y = table[:, 3:6] - (i0 + 0.5)[:, None]
+    rows_per_tri = (table[:, 13] - i0 + 1).long()
+    # 1/z is linear on screen: 1/z = az * (j - j0) + bz * (i - i0) + cz at pixel centre (j, i).
     inv_z = 1.0 / table[:, 6:9]
+    lx = x - (j0 + 0.5)[:, None]
+    ly = y - (i0 + 0.5)[:, None]
+    lx1, lx2, ly1, ly2 = lx.roll(-1, 1), lx.roll(-2, 1), ly.roll(-1, 1), ly.roll(-2, 1)
     inv_area = 1.0 / table[:, 9:10]
-    x1, x2 = x.roll(-1, 1), x.roll(-2, 1)
-    y1, y2 = y.roll(-1, 1), y.roll(-2, 1)
-    # Screen barycentric k = a_k * dx + b_k * dy + c_k (edge opposite vertex k); 1/z is linear too.
-    a = (y1 - y2) * inv_area
-    b = (x2 - x1) * inv_area
-    c = (x1 * y2 - x2 * y1) * inv_area
-    coef = (
-        torch.cat(
-            [
-                a,
-                (a * inv_z).sum(1, keepdim=True),
-                b,
-                (b * inv_z).sum(1, keepdim=True),
-                c,
-                (c * inv_z).sum(1, keepdim=True),
-            ],
-            dim=1,
-        )
-        .t()
-        .contiguous()
-    )  # (12, K): rows [a0 a1 a2 az | b0 b1 b2 bz | c0 c1 c2 cz]
-    batch_index = torch.div(sel, num_faces, rounding_mode="floor")
-    ends = counts.cumsum(0)
-    starts = ends - counts
-    ints = torch.stack(
-        [
-            starts,
-            bw,
-            batch_index * (height * width) + i0.long() * width + j0.long(),
-            sel - batch_index * num_faces,
-        ]
-    )  # (4, K)
-    total = int(ends[-1])
-    # Split triangles into chunks of about _CHUNK candidates.
+    az = ((ly1 - ly2) * inv_area * inv_z).sum(1)
+    bz = ((lx2 - lx1) * inv_area * inv_z).sum(1)
+    cz = ((lx1 * ly2 - lx2 * ly1) * inv_area * inv_z).sum(1) - az * j0  # now in absolute columns
+    # Edges k = (vertex k+1, vertex k+2), endpoints ordered by (y, x).
+    xa, ya, xb, yb = x.roll(-1, 1), y.roll(-1, 1), x.roll(-2, 1), y.roll(-2, 1)
+    swap = (ya > yb) | ((ya == yb) & (xa > xb))
+    lo_x, lo_y = torch.where(swap, xb, xa), torch.where(swap, yb, ya)
+    hi_x, hi_y = torch.where(swap, xa, xb), torch.where(swap, ya, yb)
+    flat = hi_y > lo_y
+    slope = torch.where(flat, (hi_x - lo_x) / torch.where(flat, hi_y - lo_y, 1.0), 0.0)
+    hi_y = torch.where(flat, hi_y, -torch.inf)  # horizontal edges never straddle a row
+    per_tri = torch.cat([lo_x, lo_y, hi_y, slope, i0[:, None], bz[:, None], cz[:, None], az[:, None]], 1)
+    per_tri = per_tri.t().contiguous()  # (16, K)
+    batch_base = torch.div(sel, num_faces, rounding_mode="floor") * (height * width)
+    face_index = sel - batch_base // (height * width) * num_faces
+
+    row_ends = rows_per_tri.cumsum(0)
+    num_rows = int(row_ends[-1])
+    tri = torch.repeat_interleave(
+        torch.arange(sel.numel(), device=device), rows_per_tri, output_size=num_rows
+    )
+    local_row = torch.arange(num_rows, device=device) - (row_ends - rows_per_tri).index_select(0, tri)
+    data = per_tri.index_select(1, tri)  # (16, R)
+    row = data[12] + local_row.to(data.dtype)  # image row i
+    centre_y = row + 0.5
+    straddles = (data[3:6] <= centre_y) & (centre_y <= data[6:9])
+    cross_x = torch.addcmul(data[0:3], centre_y - data[3:6], data[9:12])
+    left = torch.where(straddles, cross_x, torch.inf).amin(0)
+    right = torch.where(straddles, cross_x, -torch.inf).amax(0)
+    first_col = torch.ceil((left - 0.5).clamp(-1.0, width)).clamp(min=0.0)
+    last_col = torch.floor((right - 0.5).clamp(-1.0, width)).clamp(max=width - 1.0)
+    span = (last_col - first_col + 1.0).clamp(min=0.0).long()
+    row_inv_z = data[13] * local_row.to(data.dtype) + data[14]  # 1/z at column 0 of this row
+    row_base = batch_base.index_select(0, tri) + row.long() * width
+    row_face = face_index.index_select(0, tri)
+    span_ends = span.cumsum(0)
+    total = int(span_ends[-1]) if num_rows else 0
     bounds = [0]
     if total > _CHUNK:
         marks = torch.arange(_CHUNK, total, _CHUNK, device=device)
-        bounds += torch.searchsorted(ends, marks, right=True).add(1).clamp(max=sel.numel()).tolist()
-    bounds.append(sel.numel())
+        bounds += torch.searchsorted(span_ends, marks, right=True).add(1).clamp(max=num_rows).tolist()
+    bounds.append(num_rows)
+    span_starts = span_ends - span
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         if hi <= lo:
             continue
-        n = int(ends[hi - 1] - starts[lo])
-        tri = torch.repeat_interleave(torch.arange(lo, hi, device=device), counts[lo:hi], output_size=n)
-        info = ints.index_select(1, tri)
-        local = torch.arange(int(starts[lo]), int(starts[lo]) + n, device=device) - info[0]
-        dy = torch.div(local, info[1], rounding_mode="floor")
-        dx = local - dy * info[1]
-        cf = coef.index_select(1, tri)
-        vals = torch.addcmul(torch.addcmul(cf[8:12], cf[0:4], dx.to(cf.dtype)), cf[4:8], dy.to(cf.dtype))
-        inside = ((vals[:3].amin(0) >= 0) & (vals[3] > 0)).nonzero().squeeze(1)
-        depth = 1.0 / vals[3].index_select(0, inside)
-        key = (depth.view(torch.int32).long() << 32) | info[3].index_select(0, inside)
-        pixel = (info[2] + dy * width + dx).index_select(0, inside)
+        n = int(span_ends[hi - 1] - span_starts[lo])
+        if n == 0:
+            continue
+        pix_row = torch.repeat_interleave(torch.arange(lo, hi, device=device), span[lo:hi], output_size=n)
+        col = (
+            torch.arange(int(span_starts[lo]), int(span_starts[lo]) + n, device=device)
+            - span_starts.index_select(0, pix_row)
+            + first_col.long().index_select(0, pix_row)
+        )
+        inv_depth = torch.addcmul(
+            row_inv_z.index_select(0, pix_row), data[15].index_select(0, pix_row), col.to(data.dtype)
+        )
+        depth = 1.0 / inv_depth
+        key = (depth.view(torch.int32).long() << 32) | row_face.index_select(0, pix_row)
+        pixel = row_base.index_select(0, pix_row) + col
         zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
 
 

@@ -126,6 +126,9 @@ class ModulatedConv(nn.Module):
         self.scale = 1.0 / math.sqrt(cin * kernel * kernel)
         self.demodulate = demodulate
         self.activate = activate
+        if not demodulate:  # a toRGB layer: start with small outputs, so G starts at the mean texture
+            with torch.no_grad():
+                self.weight.mul_(0.1)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         # StyleGAN2's non-fused form (scale the input, shared-weight conv, scale the output): the

@@ -56,6 +56,10 @@ class RenderSettings:
     far: float = 10_000.0
     antialias: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0 < self.near < self.far:
+            raise ValueError(f"RenderSettings: expected 0 < near < far, got near={self.near}, far={self.far}")
+
 
 class Renderer(abc.ABC):
     """Draws a textured, SH-lit triangle mesh seen through a pinhole camera.
