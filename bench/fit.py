@@ -35,7 +35,8 @@ from ganfit_core.synthetic import make_synthetic_face
 
 SHARED = Path(os.environ.get("GANFIT_SOURCE_DIR", Path(__file__).resolve().parents[2] / "shared"))
 NARROW_FACE = 6706
-DEFAULT_PHOTOS = ("face-api/samples/sample1.jpg:0", "face-api/samples/sample2.jpg:1",
+DEFAULT_PHOTOS = ("face-api/samples/sample1.jpg:0", "face-api/samples/sample3.jpg:1",
+                  "face-api/samples/sample5.jpg:2",
                   "london-faces/neutral_front/*:3")
 
 
@@ -123,7 +124,11 @@ def main() -> None:
             print(f"skip {path}: missing")
             continue
         prep0 = time.perf_counter()
-        target = prepare_target(path, face_index=index, resolution=config.render_size)
+        try:
+            target = prepare_target(path, face_index=index, resolution=config.render_size)
+        except ValueError as exc:  # no face, bad index, unreadable photo
+            print(f"skip {path}: {exc}")
+            continue
         prep_s = time.perf_counter() - prep0
         result, timing = _run_fit(target, config, context)
         mask = target.face_mask

@@ -158,7 +158,8 @@ class FitResult:
         params: every fitted parameter by name (see ``fit_params``), as nested lists, plus camera
             values (``rotation_matrix``, ``translation_mm``, ``focal_px``, ``principal_px``) and
             ``expression_names``.
-        losses: final value of each loss term, with ``"total"``.
+        losses: the last value of every loss term (a term the last stage does not use keeps its
+            value from the stage before); ``"total"`` is the last stage's total.
         stage_seconds: wall time of each stage, s.
         warnings: human-readable problems met (divergence, clamped values...).
         render: (S, S, 3) uint8 final rendering composited over the crop.

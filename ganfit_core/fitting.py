@@ -73,6 +73,23 @@ class FitContext:
     renderer: object
     identity_net: torch.nn.Module | None
     sparse: _SparseModel
+    key: tuple = ()
+
+    def check(self, config: FitConfig) -> None:
+        """Raise FitError unless this context was built for ``config``'s model, prior and devices."""
+        wanted = _context_key(config)
+        needs_id = (config.identity_weight > 0 or config.content_weight > 0) and (
+            config.full_steps > 0 or config.detail_steps > 0)
+        if wanted != self.key or (needs_id and self.identity_net is None):
+            has_id = "" if self.identity_net is not None else " without the identity network"
+            raise FitError(f"the FitContext was built for (region, prior, device, renderer) = "
+                           f"{self.key}{has_id}, "
+                           f"but the config needs {wanted}{' with it' if needs_id else ''}: "
+                           "use build_context(config)")
+
+
+def _context_key(config: FitConfig) -> tuple:
+    return (config.region, config.texture_prior, str(resolve_device(config.device)), config.renderer)
 
 
 def build_context(config: FitConfig) -> FitContext:
@@ -92,7 +109,7 @@ def build_context(config: FitConfig) -> FitContext:
         from ganfit_core.face.identity import load_identity_network
 
         identity_net = load_identity_network(device=device)
-    return FitContext(device, model, prior, renderer, identity_net, _SparseModel(model))
+    return FitContext(device, model, prior, renderer, identity_net, _SparseModel(model), _context_key(config))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,7 +351,8 @@ def fit(
         target: the crop and landmarks (see :func:`ganfit_core.target.prepare_target`).
         config: settings (default ``FitConfig()``).
         cancel: when set, the next step raises :class:`FitCancelled`.
-        context: prebuilt components (:func:`build_context`) to skip loading them again.
+        context: prebuilt components (:func:`build_context`) to skip loading them again; it must
+            have been built for the same region, texture prior, device and renderer.
 
     Raises:
         FitCancelled: ``cancel`` was set.
@@ -343,6 +361,7 @@ def fit(
     config = config or FitConfig()
     start = time.perf_counter()
     ctx = context or build_context(config)
+    ctx.check(config)
     torch.manual_seed(config.seed)
     tgt = _prepare(target, config, ctx)
     params = _initial_parameters(target, config, ctx)
@@ -351,7 +370,7 @@ def fit(
     history: list[dict] = []
     stage_seconds: dict[str, float] = {}
     step = 0
-    last_losses: dict[str, float] = {}
+    last_losses: dict[str, float] = {}  # last value of every term seen (terms of earlier stages too)
     for stage_index, (stage, steps) in enumerate(stages):
         stage_start = time.perf_counter()
         optimizer = _optimizer(stage, params, config)
@@ -378,7 +397,7 @@ def fit(
                 params.project_constraints()
                 diverged = not params.all_finite()
             history.append({"step": step, "stage": stage, **values})
-            last_losses = values
+            last_losses.update(values)
             preview = _to_uint8(composite) if want_preview and composite is not None else None
             message = f"{stage} {stage_step}/{steps}"
             if diverged:

@@ -58,6 +58,7 @@ def test_event_stream(events: list[FitEvent]) -> None:
     assert [e.stage_index for e in events] == sorted(e.stage_index for e in events)
     for e in events:
         assert "total" in e.losses and all(math.isfinite(v) for v in e.losses.values())
+    for e in events[:-1]:
         terms = sum(v for k, v in e.losses.items() if k != "total")
         assert math.isclose(terms, e.losses["total"], rel_tol=1e-4)
     assert all(b.elapsed_s >= a.elapsed_s for a, b in zip(events, events[1:], strict=False))
@@ -69,9 +70,12 @@ def test_event_stream(events: list[FitEvent]) -> None:
 
 
 def test_losses_decrease(events: list[FitEvent]) -> None:
-    for stage in ("rigid", "shape", "full"):
+    for stage, factor in (("rigid", 0.2), ("shape", 0.2), ("full", 0.7)):
         totals = [e.losses["total"] for e in events if e.stage == stage]
-        assert totals[-1] < 0.5 * totals[0], stage
+        assert totals[-1] < factor * totals[0], (stage, totals[0], totals[-1])
+    full = [e.losses for e in events if e.stage == "full"]
+    assert full[-1]["pixel"] < 0.6 * full[0]["pixel"]
+    assert full[-1]["identity"] < 0.5 * full[0]["identity"]
     rigid_first = next(e for e in events if e.stage == "rigid").losses["landmark"]
     assert events[-1].losses["total"] < events[0].losses["total"]
     assert next(e for e in reversed(events) if e.stage == "full").losses["landmark"] < 0.1 * rigid_first

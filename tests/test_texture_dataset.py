@@ -49,7 +49,7 @@ def test_extract_two_photos_gives_aligned_textures() -> None:
     assert len(photos) == 204
     data = extract_dataset(SOURCE, resolution=64, limit=2)
     assert data.textures.shape == (2, 64, 64, 3) and data.stems == ("001_03", "002_03")
-    assert max(data.info["fit_rms_px"]) < 15.0
+    assert max(data.info["fit_rms_px"]) < 30.0  # photo px; faces are about 450 px wide
     seen = data.weights > 128
     assert seen.mean() > 0.2
     # Skin is neither black nor saturated where the photo saw it well.

@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-render", action="store_true",
                         help="also write render.png (the fit over the crop)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice; 1 is best on a busy CPU)")
     group = parser.add_argument_group("fit settings (FitConfig)")
     defaults = FitConfig()
     for f in config_fields():
@@ -86,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: bad configuration: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     cancel = threading.Event()
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     try:
         return _fit(args, config, cancel)
     except KeyboardInterrupt:
