@@ -51,6 +51,8 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
 APP_ASSETS = ("ict_face_model", "faceapi_tiny_detector", "faceapi_landmark68", "faceapi_recognition")
 #: Seconds between streamed UI updates while fitting (the plot then refreshes at least this often).
 UPDATE_INTERVAL_S = 0.5
+# PLOT_RESET: gr.LinePlot fixes its colour legend from the first data it draws, so new loss terms
+# (later stages add some) would never be drawn; the plot is sent None first, which resets it.
 #: Seconds the ZeroGPU scheduler reserves per fit on Hugging Face Spaces.
 GPU_DURATION_S = 120
 
@@ -123,13 +125,17 @@ def make_reconstruct(
             index = None if face_index is None else int(face_index)
             target = prepare_target(photo, face_index=index, resolution=config.render_size)
             throttle = ui_support.Throttle(update_interval_s)
+            plotted_terms: tuple[str, ...] = ()
             for event in fit(target, config, cancel=cancel_flag.event):
                 preview = event.preview if event.preview is not None else preview
                 if event.result is not None:
                     result = event.result
                     continue
-                history.add(event.step, event.losses)
+                history.add(event.step, ui_support.plot_terms(event.losses))
                 if throttle.due():
+                    if plotted_terms and history.terms != plotted_terms:
+                        yield None, skip, skip, skip, skip, skip, skip  # see PLOT_RESET
+                    plotted_terms = history.terms
                     status = ui_support.status_line(event)
                     yield history.frame(), preview, status, skip, skip, skip, skip
             if result is None:
@@ -156,6 +162,8 @@ def make_reconstruct(
         status = f"Done in {time.monotonic() - start:.1f} s."
         if notes:
             status += " Note: " + " ".join(notes)
+        if plotted_terms and history.terms != plotted_terms:
+            yield None, skip, skip, skip, skip, skip, skip  # see PLOT_RESET
         yield (
             history.frame() if len(history) else None,
             result.render,
@@ -242,12 +250,20 @@ def build_demo(
                                 widgets[control.key] = _control_widget(control)
             with gr.Column(scale=2):
                 status = gr.Textbox(label="Status", interactive=False, elem_id="status")
+                plot = gr.LinePlot(
+                    x="step",
+                    y="loss",
+                    color="term",
+                    title="Losses (weighted terms)",
+                    show_label=False,  # a block label pushes the legend out of view
+                    height=240,
+                    elem_id="loss-plot",
+                )
                 with gr.Row():
-                    plot = gr.LinePlot(
-                        x="step", y="loss", color="term", label="Losses", height=340, elem_id="loss-plot"
+                    preview = gr.Image(
+                        label="Rendering over the photo", interactive=False, height=380, scale=2
                     )
-                    preview = gr.Image(label="Rendering over the photo", interactive=False, height=340)
-                model = gr.Model3D(label="3D face (GLB)", height=420, elem_id="model3d")
+                    model = gr.Model3D(label="3D face (GLB)", height=380, elem_id="model3d", scale=3)
                 with gr.Row():
                     texture = gr.Image(label="UV texture", interactive=False, height=260)
                     timings = gr.Dataframe(

@@ -3,7 +3,9 @@
 Usage:
     python bench/render.py [--sizes 256 512] [--repeats 20] [--threads 2] [--json PATH]
 
-Prints one row per (backend, device, size): median milliseconds of ``repeats`` runs after warm-up.
+Prints one row per (backend, device, size): median wall-clock milliseconds of ``repeats`` runs after
+warm-up and, for CPU rows, the median process CPU time (``time.process_time``, all threads of this
+process), which is much less sensitive than wall clock to other programs loading a shared machine.
 The face (neutral ICT "face" region, ~18.5k triangles) is seen frontally and fills most of the image;
 the texture is 512 x 512, the SH lighting random; the loss for the backward pass weights the image
 and the mask with fixed random weights, so gradients reach vertices, texture and SH.
@@ -52,25 +54,27 @@ def _scene(size: int, device: torch.device):
     return model, vertices_cam, camera, texture, sh, weights
 
 
-def _time(fn, repeats: int, device: torch.device) -> float:
+def _time(fn, repeats: int, device: torch.device) -> tuple[float, float]:
+    """Median wall-clock and process CPU milliseconds of ``fn`` over ``repeats`` runs after warm-up."""
     for _ in range(3):
         fn()
-    samples = []
+    wall, cpu = [], []
     for _ in range(repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        samples.append(time.perf_counter() - start)
-    return 1000.0 * statistics.median(samples)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return 1000.0 * statistics.median(wall), 1000.0 * statistics.median(cpu)
 
 
 def reference_ms() -> float:
     """Median time of one 1M-float multiply on the CPU: a yardstick for how loaded the machine is."""
     x = torch.rand(1_000_000)
-    return _time(lambda: x * x, 50, torch.device("cpu"))
+    return _time(lambda: x * x, 50, torch.device("cpu"))[0]
 
 
 def bench(backend: str, device: torch.device, size: int, repeats: int) -> dict:
@@ -91,15 +95,20 @@ def bench(backend: str, device: torch.device, size: int, repeats: int) -> dict:
         loss.backward()
 
     coverage = float(forward().mask.sum())
-    return {
+    forward_ms, forward_cpu_ms = _time(forward, repeats, device)
+    both_ms, both_cpu_ms = _time(forward_backward, repeats, device)
+    row = {
         "backend": backend,
         "device": str(device),
         "size": size,
         "triangles": int(model.faces.shape[0]),
         "covered_pixels": round(coverage),
-        "forward_ms": round(_time(forward, repeats, device), 2),
-        "forward_backward_ms": round(_time(forward_backward, repeats, device), 2),
+        "forward_ms": round(forward_ms, 2),
+        "forward_backward_ms": round(both_ms, 2),
     }
+    if device.type == "cpu":
+        row |= {"forward_cpu_ms": round(forward_cpu_ms, 2), "forward_backward_cpu_ms": round(both_cpu_ms, 2)}
+    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,7 +129,10 @@ def main(argv: list[str] | None = None) -> None:
         bench(backend, device, size, options.repeats) for backend, device in setups for size in options.sizes
     ]
 
-    header = f"{'backend':<11} {'device':<7} {'size':>5} {'covered':>8} {'fwd ms':>8} {'fwd+bwd ms':>11}"
+    header = (
+        f"{'backend':<11} {'device':<7} {'size':>5} {'covered':>8} {'fwd ms':>8} {'fwd+bwd ms':>11} "
+        f"{'fwd cpu ms':>11} {'f+b cpu ms':>11}"
+    )
     reference = reference_ms()
     print(
         f"ICT face region, {rows[0]['triangles']} triangles, torch threads = {options.threads}, "
@@ -129,9 +141,14 @@ def main(argv: list[str] | None = None) -> None:
     print(header)
     print("-" * len(header))
     for row in rows:
+        cpu = (
+            f" {row['forward_cpu_ms']:>11.2f} {row['forward_backward_cpu_ms']:>11.2f}"
+            if "forward_cpu_ms" in row
+            else f" {'-':>11} {'-':>11}"
+        )
         print(
             f"{row['backend']:<11} {row['device']:<7} {row['size']:>5} {row['covered_pixels']:>8} "
-            f"{row['forward_ms']:>8.2f} {row['forward_backward_ms']:>11.2f}"
+            f"{row['forward_ms']:>8.2f} {row['forward_backward_ms']:>11.2f}{cpu}"
         )
     if options.json is not None:
         payload = {

@@ -19,7 +19,9 @@ COMMANDS: dict[str, str] = {
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Build the parser; only ``command``'s module is imported (keeps ``--help`` and each command fast)."""
-    parser = argparse.ArgumentParser(prog="python -m ganfit_core", description="GANFIT 3D face reconstruction")
+    parser = argparse.ArgumentParser(
+        prog="python -m ganfit_core", description="GANFIT 3D face reconstruction"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

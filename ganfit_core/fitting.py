@@ -135,7 +135,7 @@ class _Target:
 def _prepare(target: FitTarget, config: FitConfig, ctx: FitContext) -> _Target:
     size = config.render_size
     scale = size / target.size
-    image = torch.from_numpy(target.image).to(ctx.device, torch.float32).div(255.0)[None]
+    image = torch.tensor(target.image).to(ctx.device, torch.float32).div(255.0)[None]
     chw = image.permute(0, 3, 1, 2)
     if size != target.size:
         chw = F.interpolate(chw, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -411,8 +411,10 @@ def fit(
             if diverged:
                 break
         stage_seconds[stage] = time.perf_counter() - stage_start
-    result = _result(target, config, ctx, params, last_losses, stage_seconds, warnings, history)
-    yield FitEvent("done", len(stages), len(stages), step, 0, dict(last_losses) or {"total": 0.0},
+    final = {k: v for k, v in last_losses.items() if k != "total"}
+    final["total"] = last_losses.get("total", 0.0)
+    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history)
+    yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
                    time.perf_counter() - start, result.render, "done", result)
 
 
@@ -424,7 +426,7 @@ def render_over_crop(params: FaceParameters, ctx: FitContext, target: FitTarget)
     texture = params.texture(ctx.prior.decode(params.texture_latent))
     camera = params.camera(target.size, target.size)
     out = ctx.renderer.render(vertices, model.faces, model.uvs, model.uv_faces, texture, camera, params.sh)
-    image = torch.from_numpy(target.image).to(ctx.device, torch.float32).div(255.0)[None]
+    image = torch.tensor(target.image).to(ctx.device, torch.float32).div(255.0)[None]
     return _to_uint8(out.image + (1.0 - out.mask) * image)
 
 

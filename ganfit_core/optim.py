@@ -22,7 +22,7 @@ class Adam:
         >>> p = torch.nn.Parameter(torch.tensor([1.0]))
         >>> opt = Adam([{"params": [p], "lr": 0.1}])
         >>> p.grad = torch.tensor([2.0]); opt.step()
-        >>> round(float(p), 4)
+        >>> round(float(p.detach()), 4)
         0.9
     """
 

@@ -77,9 +77,6 @@ def make_synthetic_face(
 
     The face fills about 60 % of the image width. Expression weights: a few random blendshapes
     at up to ``expression_scale``. Lighting: ambient 0.9 plus a random directional part.
-
-    Example:
-        >>> face = make_synthetic_face(0, size=64)  # doctest: +SKIP
     """
     from ganfit_core.morphable import load_morphable_model
     from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix, project

@@ -287,6 +287,11 @@ class LossHistory:
     def __len__(self) -> int:
         return len(self._rows)
 
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """Term names in order of first appearance."""
+        return tuple(dict.fromkeys(term for _, _, term in self._rows))
+
     def frame(self) -> pd.DataFrame:
         """Columns ``step`` (int), ``loss`` (float), ``term`` (str); long runs are thinned by stride."""
         steps_col, losses_col, terms_col = zip(*self._rows, strict=True) if self._rows else ((), (), ())
@@ -303,6 +308,21 @@ class LossHistory:
             keep = set(steps[::stride]) | {steps[-1]}
             frame = frame[frame["step"].isin(keep)].reset_index(drop=True)
         return frame
+
+
+def plot_terms(losses: Mapping[str, float]) -> dict[str, float]:
+    """Loss terms as plotted: every regulariser (a name containing ``reg``) summed into one
+    ``"regularisers"`` term, the others unchanged — fewer curves, a legend that fits.
+
+    Example:
+        >>> plot_terms({"total": 3.0, "landmark": 2.0, "identity_reg": 0.5, "focal_reg": 0.5})
+        {'total': 3.0, 'landmark': 2.0, 'regularisers': 1.0}
+    """
+    terms: dict[str, float] = {}
+    for name, value in losses.items():
+        key = "regularisers" if "reg" in name.lower() else name
+        terms[key] = terms.get(key, 0.0) + float(value)
+    return terms
 
 
 class Throttle:

@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 
 
-def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, *, eps: float = 1e-20) -> torch.Tensor:
+def vertex_normals(
+    vertices: torch.Tensor, faces: torch.Tensor, *, eps: float = 1e-20, corner: torch.Tensor | None = None
+) -> torch.Tensor:
     """Unit vertex normals (B, V, 3): sums of the adjacent face normals weighted by face area.
+
+    ``corner`` optionally gives the precomputed corner-major indices (3 * B * F,) of ``faces`` into
+    the vertices flattened to (B * V,) (``faces.t()`` plus ``b * V`` offsets).
 
     For counter-clockwise faces (seen from outside) the normals point outwards. Vertices in no face
     get a zero normal.
@@ -17,13 +22,23 @@ def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor, *, eps: float = 
         tensor([0., 0., 1.])
     """
     batch, num_verts, _ = vertices.shape
-    num_faces = faces.shape[0]
-    corner = faces.t().reshape(-1)  # corner-major (3 F,)
-    rows = vertices.transpose(0, 1).reshape(num_verts, batch * 3)
-    corners = rows.index_select(0, corner).view(3, num_faces, batch, 3)
+    # Corner-major indices (3, B * F) into the vertices flattened to (B * V,); every coordinate is
+    # gathered and scattered as a 1-D tensor (much cheaper on CPU than 3-column rows).
+    if corner is None:
+        corner = faces.t()
+        if batch > 1:
+            offsets = torch.arange(batch, device=faces.device) * num_verts
+            corner = corner[:, None, :] + offsets[None, :, None]
+        corner = corner.reshape(-1)
+    index = corner
+    (x0, x1, x2), (y0, y1, y2), (z0, z1, z2) = (
+        coord.index_select(0, index).view(3, -1).unbind(0) for coord in vertices.reshape(-1, 3).unbind(1)
+    )
     # Unnormalised face normal (v1 - v0) x (v2 - v0): length is twice the triangle area.
-    face_normal = torch.linalg.cross(corners[1] - corners[0], corners[2] - corners[0], dim=-1)
-    source = face_normal.reshape(1, num_faces, batch * 3).expand(3, -1, -1).reshape(3 * num_faces, batch * 3)
-    summed = rows.new_zeros(num_verts, batch * 3).index_add(0, corner, source)
-    summed = summed.view(num_verts, batch, 3).transpose(0, 1)
+    ax, ay, az = x1 - x0, y1 - y0, z1 - z0
+    bx, by, bz = x2 - x0, y2 - y0, z2 - z0
+    face_normal = (ay * bz - az * by, az * bx - ax * bz, ax * by - ay * bx)
+    summed = torch.stack(
+        [vertices.new_zeros(batch * num_verts).index_add_(0, index, n.repeat(3)) for n in face_normal], dim=-1
+    ).view(batch, num_verts, 3)
     return summed * torch.rsqrt((summed * summed).sum(-1, keepdim=True).clamp(min=eps))

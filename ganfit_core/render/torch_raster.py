@@ -67,18 +67,16 @@ class Visibility:
     front: torch.Tensor
 
 
-def flat_corner_index(faces: torch.Tensor, batch: int, num_verts: int) -> torch.Tensor:
-    """Indices (B * F * 3,) of triangle corners into vertices flattened to (B * V, ...)."""
-    index = faces.reshape(-1)
-    if batch == 1:
-        return index
-    offsets = torch.arange(batch, device=faces.device) * num_verts
-    return (index[None, :] + offsets[:, None]).reshape(-1)
-
-
 @torch.no_grad()
 def rasterize_triangle_ids(
-    xy: torch.Tensor, z: torch.Tensor, faces: torch.Tensor, width: int, height: int, *, near: float
+    xy: torch.Tensor,
+    z: torch.Tensor,
+    faces: torch.Tensor,
+    width: int,
+    height: int,
+    *,
+    near: float,
+    corner: torch.Tensor | None = None,
 ) -> Visibility:
     """Nearest front-facing triangle per pixel centre.
 
@@ -88,6 +86,7 @@ def rasterize_triangle_ids(
         faces: (F, 3) long.
         width, height: image size in pixels.
         near: triangles with a vertex at depth <= near are skipped.
+        corner: optional precomputed :func:`corner_major_index` of ``faces`` for (B, V).
 
     Returns:
         :class:`Visibility`. Front-facing means negative signed area on screen (pixels, y down);
@@ -96,30 +95,43 @@ def rasterize_triangle_ids(
     batch, num_verts = z.shape
     num_faces = faces.shape[0]
     device = xy.device
-    corner = flat_corner_index(faces, batch, num_verts)
-    tri_xy = xy.float().reshape(-1, 2).index_select(0, corner).view(-1, 3, 2)
-    tz = z.float().reshape(-1).index_select(0, corner).view(-1, 3)
-    tx, ty = tri_xy[..., 0], tri_xy[..., 1]
-    area2 = (tx[:, 1] - tx[:, 0]) * (ty[:, 2] - ty[:, 0]) - (ty[:, 1] - ty[:, 0]) * (tx[:, 2] - tx[:, 0])
+    # Corner-major gathers: tx[k] is the x of corner k of every triangle (contiguous rows).
+    if corner is None:
+        corner = corner_major_index(faces, batch, num_verts)
+    tx = xy[..., 0].float().reshape(-1).index_select(0, corner).view(3, -1)
+    ty = xy[..., 1].float().reshape(-1).index_select(0, corner).view(3, -1)
+    tz = z.float().reshape(-1).index_select(0, corner).view(3, -1)
+    x0, x1, x2 = tx.unbind(0)
+    y0, y1, y2 = ty.unbind(0)
+    area2 = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
     # Pixel columns j with centre j + 0.5 inside [xmin, xmax] (same for rows).
-    xmin, xmax = torch.aminmax(tx, dim=1)
-    ymin, ymax = torch.aminmax(ty, dim=1)
+    xmin, xmax = torch.minimum(torch.minimum(x0, x1), x2), torch.maximum(torch.maximum(x0, x1), x2)
+    ymin, ymax = torch.minimum(torch.minimum(y0, y1), y2), torch.maximum(torch.maximum(y0, y1), y2)
     j0 = torch.ceil((xmin - 0.5).clamp(-1.0, width)).clamp(min=0.0)
     j1 = torch.floor((xmax - 0.5).clamp(-1.0, width)).clamp(max=width - 1.0)
     i0 = torch.ceil((ymin - 0.5).clamp(-1.0, height)).clamp(min=0.0)
     i1 = torch.floor((ymax - 0.5).clamp(-1.0, height)).clamp(max=height - 1.0)
-    front = (area2 < 0) & (tz.amin(1) > near)
+    front = (area2 < 0) & (torch.minimum(torch.minimum(tz[0], tz[1]), tz[2]) > near)
     keep = front & (j1 >= j0) & (i1 >= i0)
     sel = keep.nonzero().squeeze(1)  # flat b * F + f
     zbuf = torch.full((batch * height * width,), _EMPTY_KEY, dtype=torch.int64, device=device)
     if sel.numel() > 0:
-        table = torch.cat([tx, ty, tz, area2[:, None], j0[:, None], i0[:, None], j1[:, None], i1[:, None]], 1)
-        _zbuffer_fill(zbuf, sel, table.index_select(0, sel), num_faces, width, height)
+        table = torch.cat([tx, ty, tz, torch.stack([area2, j0, i0, j1, i1])]).index_select(1, sel)
+        _zbuffer_fill(zbuf, sel, table, num_faces, width, height)
     empty = zbuf == _EMPTY_KEY
     ids = torch.where(empty, -1, zbuf & _LOW32).view(batch, height, width)
     depth = (zbuf >> 32).to(torch.int32).view(torch.float32)
     depth = torch.where(empty, torch.inf, depth).view(batch, height, width)
     return Visibility(triangle_id=ids, depth=depth, front=front.view(batch, num_faces))
+
+
+def corner_major_index(faces: torch.Tensor, batch: int, num_verts: int) -> torch.Tensor:
+    """Corner-major indices (3 * B * F,) of triangle corners into per-vertex values flattened to (B * V,)."""
+    index = faces.t()
+    if batch > 1:
+        offsets = torch.arange(batch, device=faces.device) * num_verts
+        index = index[:, None, :] + offsets[None, :, None]
+    return index.reshape(-1)
 
 
 def _zbuffer_fill(
@@ -133,31 +145,30 @@ def _zbuffer_fill(
     triangles sharing an edge get bit-identical crossings (no cracks; pixel centres exactly on a
     shared edge go to both and the z-buffer picks one).
 
-    ``table`` (K, 14): x0..2, y0..2, z0..2, area2, j0, i0, j1, i1 of the selected triangles ``sel``.
+    ``table`` (14, K): rows x0..2, y0..2, z0..2, area2, j0, i0, j1, i1 of the selected triangles ``sel``.
     """
     device = zbuf.device
-    x, y = table[:, 0:3], table[:, 3:6]
-    j0, i0 = table[:, 10], table[:, 11]
-    rows_per_tri = (table[:, 13] - i0 + 1).long()
+    x, y = table[0:3], table[3:6]
+    j0, i0 = table[10], table[11]
+    rows_per_tri = (table[13] - i0 + 1).long()
     # 1/z is linear on screen: 1/z = az * (j - j0) + bz * (i - i0) + cz at pixel centre (j, i).
-    inv_z = 1.0 / table[:, 6:9]
-    lx = x - (j0 + 0.5)[:, None]
-    ly = y - (i0 + 0.5)[:, None]
-    lx1, lx2, ly1, ly2 = lx.roll(-1, 1), lx.roll(-2, 1), ly.roll(-1, 1), ly.roll(-2, 1)
-    inv_area = 1.0 / table[:, 9:10]
-    az = ((ly1 - ly2) * inv_area * inv_z).sum(1)
-    bz = ((lx2 - lx1) * inv_area * inv_z).sum(1)
-    cz = ((lx1 * ly2 - lx2 * ly1) * inv_area * inv_z).sum(1) - az * j0  # now in absolute columns
+    inv_z = 1.0 / table[6:9]
+    lx = x - (j0 + 0.5)
+    ly = y - (i0 + 0.5)
+    lx1, lx2, ly1, ly2 = lx.roll(-1, 0), lx.roll(-2, 0), ly.roll(-1, 0), ly.roll(-2, 0)
+    inv_area = 1.0 / table[9]
+    az = ((ly1 - ly2) * inv_area * inv_z).sum(0)
+    bz = ((lx2 - lx1) * inv_area * inv_z).sum(0)
+    cz = ((lx1 * ly2 - lx2 * ly1) * inv_area * inv_z).sum(0) - az * j0  # now in absolute columns
     # Edges k = (vertex k+1, vertex k+2), endpoints ordered by (y, x).
-    xa, ya, xb, yb = x.roll(-1, 1), y.roll(-1, 1), x.roll(-2, 1), y.roll(-2, 1)
+    xa, ya, xb, yb = x.roll(-1, 0), y.roll(-1, 0), x.roll(-2, 0), y.roll(-2, 0)
     swap = (ya > yb) | ((ya == yb) & (xa > xb))
     lo_x, lo_y = torch.where(swap, xb, xa), torch.where(swap, yb, ya)
     hi_x, hi_y = torch.where(swap, xa, xb), torch.where(swap, ya, yb)
     flat = hi_y > lo_y
     slope = torch.where(flat, (hi_x - lo_x) / torch.where(flat, hi_y - lo_y, 1.0), 0.0)
     hi_y = torch.where(flat, hi_y, -torch.inf)  # horizontal edges never straddle a row
-    per_tri = torch.cat([lo_x, lo_y, hi_y, slope, i0[:, None], bz[:, None], cz[:, None], az[:, None]], 1)
-    per_tri = per_tri.t().contiguous()  # (16, K)
+    per_tri = torch.cat([lo_x, lo_y, hi_y, slope, torch.stack([i0, bz, cz, az])])  # (16, K)
     batch_base = torch.div(sel, num_faces, rounding_mode="floor") * (height * width)
     face_index = sel - batch_base // (height * width) * num_faces
 
@@ -216,12 +227,13 @@ def _pixel_centres(pixel: torch.Tensor, width: int, height: int, dtype: torch.dt
     return torch.stack([rem - row * width, row], dim=-1).to(dtype) + 0.5
 
 
-#: Number of rows of the per-triangle table built by :func:`triangle_table`.
-_TABLE_ROWS = 12
-
-
 def triangle_table(
-    xy: torch.Tensor, z: torch.Tensor, faces: torch.Tensor, *, min_depth: float
+    xy: torch.Tensor,
+    z: torch.Tensor,
+    faces: torch.Tensor,
+    *,
+    min_depth: float,
+    corner: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per-triangle planes of the perspective-correct barycentric weights, rows (12, B * F).
 
@@ -231,36 +243,39 @@ def triangle_table(
     Perspective-correct barycentrics are ``w_k / sum(w)`` and the depth is ``area2 / sum(w)`` with
     ``area2`` (row 9) twice the signed screen area. Differentiable in ``xy`` and ``z``.
     """
-    batch, num_faces = xy.shape[0], faces.shape[0]
-    index = flat_corner_index(faces, batch, xy.shape[1])
-    corners = xy.reshape(-1, 2).index_select(0, index).view(batch, num_faces, 3, 2)
-    depth = z.reshape(-1).index_select(0, index).view(batch, num_faces, 3).clamp(min=min_depth)
-    origin = corners[:, :, 0, :].detach().floor()
-    local = corners - origin[:, :, None, :]
-    x, y = local[..., 0], local[..., 1]
-    x1, x2 = x.roll(-1, -1), x.roll(-2, -1)
-    y1, y2 = y.roll(-1, -1), y.roll(-2, -1)
+    index = corner_major_index(faces, xy.shape[0], xy.shape[1]) if corner is None else corner
+    # Every coordinate is gathered as a 1-D tensor into corner rows (3, B * F): cheap gathers and
+    # backward scatters on CPU, contiguous rows for the arithmetic.
+    flat_x, flat_y = xy.reshape(-1, 2).unbind(1)
+    x = flat_x.index_select(0, index).view(3, -1)
+    y = flat_y.index_select(0, index).view(3, -1)
+    depth = z.reshape(-1).index_select(0, index).view(3, -1).clamp(min=min_depth)
+    origin_x, origin_y = x[0].detach().floor(), y[0].detach().floor()
+    x = x - origin_x
+    y = y - origin_y
+    x1, x2 = x.roll(-1, 0), x.roll(-2, 0)
+    y1, y2 = y.roll(-1, 0), y.roll(-2, 0)
     cross = x1 * y2 - x2 * y1
     inv_depth = 1.0 / depth
-    rows = torch.cat(
+    return torch.cat(
         [
             (y1 - y2) * inv_depth,
             (x2 - x1) * inv_depth,
             cross * inv_depth,
-            cross.sum(-1, keepdim=True),
-            origin,
-        ],
-        dim=-1,
+            cross.sum(0, keepdim=True),
+            torch.stack([origin_x, origin_y]),
+        ]
     )
-    return rows.view(batch * num_faces, _TABLE_ROWS).t()
 
 
-def corner_rows(values: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
+def corner_rows(
+    values: torch.Tensor, faces: torch.Tensor, *, corner: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-vertex values (B, V, C) as per-triangle corner rows (3 * C, B * F), corner-major."""
     batch, num_verts, channels = values.shape
-    index = flat_corner_index(faces, batch, num_verts)
-    corners = values.reshape(-1, channels).index_select(0, index)
-    return corners.view(batch * faces.shape[0], 3 * channels).t()
+    index = corner_major_index(faces, batch, num_verts) if corner is None else corner
+    per_channel = [c.index_select(0, index).view(3, -1) for c in values.reshape(-1, channels).unbind(1)]
+    return torch.stack(per_channel, dim=1).view(3 * channels, -1)
 
 
 def interpolate_rows(rows: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
@@ -322,6 +337,22 @@ def edge_neighbours(faces: torch.Tensor) -> torch.Tensor:
     return neighbours.view(num_faces, 3)
 
 
+def neighbour_keys(neighbours: torch.Tensor, batch: int) -> torch.Tensor:
+    """Edge neighbours (F, 3) as flat keys (B * F, 3) ``b * F + f``; missing ones are ``B * F``."""
+    num_faces = neighbours.shape[0]
+    if batch == 1:
+        keys = neighbours
+    else:
+        offsets = (torch.arange(batch, device=neighbours.device) * num_faces).view(-1, 1, 1)
+        keys = (neighbours[None] + offsets).view(-1, 3)
+    return torch.where(neighbours.repeat(batch, 1) >= 0, keys, batch * num_faces)
+
+
+def edge_ends(faces: torch.Tensor) -> torch.Tensor:
+    """End vertices (F, 6) of the triangle edges: edge k (opposite vertex k) is (ends k, ends 3 + k)."""
+    return torch.cat([faces.roll(-1, 1), faces.roll(-2, 1)], dim=1)
+
+
 def antialias_silhouettes(
     values: torch.Tensor,
     pixel: torch.Tensor,
@@ -329,6 +360,9 @@ def antialias_silhouettes(
     faces: torch.Tensor,
     neighbours: torch.Tensor,
     vis: Visibility,
+    *,
+    neighbour_key: torch.Tensor | None = None,
+    ends: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Blend pixels across silhouette edges (see the module docstring).
 
@@ -346,6 +380,8 @@ def antialias_silhouettes(
         faces: (F, 3) long.
         neighbours: (F, 3) from :func:`edge_neighbours`.
         vis: visibility of this frame.
+        neighbour_key: optional precomputed :func:`neighbour_keys` of ``neighbours`` for batch B.
+        ends: optional precomputed :func:`edge_ends` of ``faces``.
 
     Returns:
         ``(target, change)``: flat pixel indices (N,) and values (N, C) to add to the image (a pixel
@@ -357,14 +393,8 @@ def antialias_silhouettes(
     num_verts = xy.shape[1]
     device = triangle_id.device
     front = vis.front.reshape(-1)  # (B * F,)
-    # Neighbour triangles as flat keys b * F + f; missing neighbours point at an appended "False" slot.
-    if batch_size == 1:
-        nb_key = neighbours
-    else:
-        offsets = (torch.arange(batch_size, device=device) * num_faces).view(-1, 1, 1)
-        nb_key = (neighbours[None] + offsets).view(-1, 3)
+    nb_key = neighbour_keys(neighbours, batch_size) if neighbour_key is None else neighbour_key
     missing = batch_size * num_faces
-    nb_key = torch.where(neighbours.repeat(batch_size, 1) >= 0, nb_key, missing)
     nb_front = torch.cat([front, front.new_zeros(1)]).take(nb_key)
     silhouette = front[:, None] & ~nb_front  # (B * F, 3): edge k (opposite vertex k) is a silhouette
     has_silhouette = torch.cat([silhouette.any(1), silhouette.new_zeros(1)])  # (B * F + 1,)
@@ -408,20 +438,20 @@ def antialias_silhouettes(
     cand = cand.clamp(max=missing - 1)
     cand_face = cand % num_faces
     cand_base = (cand - cand_face) // num_faces * num_verts
-    ends = torch.cat([faces.roll(-1, 1), faces.roll(-2, 1)], dim=1)  # (F, 6): edge k = (ends k, ends 3 + k)
+    ends = edge_ends(faces) if ends is None else ends
     ends = ends.index_select(0, cand_face.view(-1)).view(-1, 4, 6) + cand_base[..., None]
-    flat_xy = xy.reshape(-1, 2)
-    points = flat_xy.index_select(0, ends.view(-1)).view(-1, 4, 2, 3, 2)  # (N, cand, end, edge, xy)
+    # Endpoint coordinates gathered per axis from 1-D tensors (cheap gathers and backward scatters).
+    ends = ends.view(-1, 4, 2, 3).transpose(1, 2).reshape(-1)  # (N, end, cand, edge)
+    flat_x, flat_y = xy.reshape(-1, 2).unbind(1)
     centre_in = _pixel_centres(inner, width, height, xy.dtype)
     step = _pixel_centres(outer, width, height, xy.dtype) - centre_in  # unit axis vectors
-    rel_x = (points[..., 0] - centre_in[:, 0, None, None, None]).view(-1, 4, 2, 3)
-    rel_y = (points[..., 1] - centre_in[:, 1, None, None, None]).view(-1, 4, 2, 3)
-    sx = step[:, 0, None, None, None]
-    sy = step[:, 1, None, None, None]
-    along = (rel_x * sx + rel_y * sy).view(-1, 4, 2, 3)  # 0 at p's centre, 1 at q's
-    across = (rel_y * sx - rel_x * sy).view(-1, 4, 2, 3)
-    along_a, along_b = along[:, :, 0].reshape(-1, 12), along[:, :, 1].reshape(-1, 12)
-    across_a, across_b = across[:, :, 0].reshape(-1, 12), across[:, :, 1].reshape(-1, 12)
+    rel_x = flat_x.index_select(0, ends).view(-1, 24) - centre_in[:, 0:1]
+    rel_y = flat_y.index_select(0, ends).view(-1, 24) - centre_in[:, 1:2]
+    sx, sy = step[:, 0:1], step[:, 1:2]
+    along = rel_x * sx + rel_y * sy  # 0 at p's centre, 1 at q's; (N, end * cand * edge)
+    across = rel_y * sx - rel_x * sy
+    along_a, along_b = along[:, :12], along[:, 12:]
+    across_a, across_b = across[:, :12], across[:, 12:]
     straddles = is_edge & (across_a * across_b <= 0) & (across_a != across_b)
     denom = torch.where(straddles, across_b - across_a, torch.ones_like(across_a))
     crossing = along_a - across_a * (along_b - along_a) / denom
@@ -441,6 +471,16 @@ def antialias_silhouettes(
     return target, delta[:, None].to(values.dtype) * (value_in - value_out)
 
 
+@dataclass(frozen=True)
+class _Topology:
+    """Index buffers of one faces tensor for one (batch size, vertex count), reused across renders."""
+
+    neighbours: torch.Tensor  # (F, 3) edge_neighbours(faces)
+    ends: torch.Tensor  # (F, 6) edge_ends(faces)
+    neighbour_key: torch.Tensor  # (B * F, 3) neighbour_keys(neighbours, B)
+    corner: torch.Tensor  # (3 * B * F,) corner_major_index(faces, B, V)
+
+
 class TorchRenderer(Renderer):
     """Differentiable rasteriser in plain PyTorch; works on CPU and CUDA tensors.
 
@@ -453,16 +493,44 @@ class TorchRenderer(Renderer):
     def __init__(self, device: torch.device | str | None = None, settings: RenderSettings | None = None):
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         self.settings = settings or RenderSettings()
-        self._topology: tuple[torch.Tensor, int, torch.Tensor] | None = None
+        # (faces, faces version, {(batch, num_verts): topology})
+        self._topology: tuple[torch.Tensor, int, dict[tuple[int, int], _Topology]] | None = None
+        # ((uvs, uvs version, uv_faces, uv_faces version, dtype), corner uv table)
+        self._uv_cache: tuple[tuple, torch.Tensor] | None = None
 
-    def _neighbours(self, faces: torch.Tensor) -> torch.Tensor:
-        """Edge neighbours of ``faces``, cached while the same, unmodified faces tensor is passed."""
+    def _topology_of(self, faces: torch.Tensor, batch: int, num_verts: int) -> _Topology:
+        """Index buffers of ``faces`` for (B, V), cached while the same unmodified tensor is passed."""
         cached = self._topology
-        if cached is not None and cached[0] is faces and cached[1] == faces._version:
-            return cached[2]
-        neighbours = edge_neighbours(faces)
-        self._topology = (faces, faces._version, neighbours)
-        return neighbours
+        if cached is None or cached[0] is not faces or cached[1] != faces._version:
+            cached = (faces, faces._version, {})
+            self._topology = cached
+        per_batch = cached[2]
+        if (batch, num_verts) not in per_batch:
+            if per_batch:
+                known = next(iter(per_batch.values()))
+                neighbours, ends = known.neighbours, known.ends
+            else:
+                neighbours, ends = edge_neighbours(faces), edge_ends(faces)
+            per_batch[batch, num_verts] = _Topology(
+                neighbours,
+                ends,
+                neighbour_keys(neighbours, batch),
+                corner_major_index(faces, batch, num_verts),
+            )
+        return per_batch[batch, num_verts]
+
+    def _uv_table(self, uvs: torch.Tensor, uv_faces: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Corner uvs (6, F) (rows corner-major), cached while the same unmodified uvs/uv_faces are passed."""
+        state = (uvs, uvs._version, uv_faces, uv_faces._version, dtype)
+        cached = self._uv_cache
+        if cached is not None:
+            old = cached[0]
+            if old[0] is uvs and old[2] is uv_faces and old[1::2] == state[1::2]:
+                return cached[1]
+        table = uvs.to(dtype)[uv_faces].reshape(uv_faces.shape[0], 6).t().contiguous()
+        # Differentiable uvs are not cached (the table would carry a stale graph).
+        self._uv_cache = None if uvs.requires_grad else (state, table)
+        return table
 
     def _render(self, vertices_cam, faces, uvs, uv_faces, texture, camera, sh, buffers) -> RenderOutput:
         batch_size = vertices_cam.shape[0]
@@ -472,34 +540,31 @@ class TorchRenderer(Renderer):
         dtype = vertices_cam.dtype
         faces = faces.to(device=device, dtype=torch.long)
         uv_faces = uv_faces.to(device=device, dtype=torch.long)
+        uvs = uvs.to(device=device)
         num_faces = faces.shape[0]
         near = self.settings.near
         xy = project(vertices_cam, camera, min_depth=0.5 * near)
         z = vertices_cam[..., 2]
-        vis = rasterize_triangle_ids(xy.detach(), z.detach(), faces, width, height, near=near)
+        topology = self._topology_of(faces, batch_size, vertices_cam.shape[1])
+        corner = topology.corner
+        vis = rasterize_triangle_ids(xy.detach(), z.detach(), faces, width, height, near=near, corner=corner)
 
-        # Per-triangle table: weight planes, corner shading, corner uvs (and corner normals).
-        normals_v = vertex_normals(vertices_cam, faces)
-        uv_rows = (
-            uvs.to(device=device, dtype=dtype)[uv_faces].view(1, num_faces, 6).expand(batch_size, -1, -1)
-        )
-        parts = [
-            triangle_table(xy, z, faces, min_depth=0.5 * near),
-            corner_rows(vertex_shading(normals_v, sh), faces),
-            uv_rows.reshape(batch_size * num_faces, 6).t(),
-        ]
-        if "normals" in buffers:
-            parts.append(corner_rows(normals_v, faces))
-        table = torch.cat(parts, dim=0)
+        # Per-triangle tables: weight planes, corner shading, corner uvs (and corner normals), each
+        # gathered on its own for the covered pixels (no concatenation of large tables to undo in
+        # the backward pass).
+        normals_v = vertex_normals(vertices_cam, faces, corner=corner)
+        weight_table = triangle_table(xy, z, faces, min_depth=0.5 * near, corner=corner)
+        shading_table = corner_rows(vertex_shading(normals_v, sh), faces, corner=corner)
 
         # Covered pixels: gather their triangle's rows, evaluate the weights at the pixel centre.
         flat_ids = vis.triangle_id.view(-1)
         pixel = (flat_ids >= 0).nonzero().squeeze(1)
+        face_key = flat_ids.index_select(0, pixel)
         batch = torch.div(pixel, height * width, rounding_mode="floor") if batch_size > 1 else None
-        key = flat_ids[pixel] if batch is None else flat_ids[pixel] + batch * num_faces
-        rows = table.index_select(1, key)
-        sizes = [3, 3, 3, 1, 2, 9, 6] + ([9] if "normals" in buffers else [])
-        w_a, w_b, w_c, area, origin, shading_rows, uv_rows, *normal_rows = rows.split(sizes)
+        key = face_key if batch is None else face_key + batch * num_faces
+        w_a, w_b, w_c, area, origin = weight_table.index_select(1, key).split([3, 3, 3, 1, 2])
+        shading_rows = shading_table.index_select(1, key)
+        uv_rows = self._uv_table(uvs, uv_faces, dtype).index_select(1, face_key)
         centre = _pixel_centres(pixel, width, height, dtype)
         local_x = centre[:, 0] - origin[0]
         local_y = centre[:, 1] - origin[1]
@@ -513,7 +578,9 @@ class TorchRenderer(Renderer):
 
         per_pixel: dict[str, torch.Tensor] = {}
         if "normals" in buffers:
-            normals = interpolate_rows(normal_rows[0], bary)
+            normals = interpolate_rows(
+                corner_rows(normals_v, faces, corner=corner).index_select(1, key), bary
+            )
             per_pixel["normals"] = normals * torch.rsqrt((normals * normals).sum(0).clamp(min=1e-20))
         if "depth" in buffers:
             per_pixel["depth"] = area * inv_sum
@@ -527,7 +594,14 @@ class TorchRenderer(Renderer):
         target, source = pixel, image_mask
         if self.settings.antialias:
             extra_target, change = antialias_silhouettes(
-                image_mask, pixel, xy, faces, self._neighbours(faces), vis
+                image_mask,
+                pixel,
+                xy,
+                faces,
+                topology.neighbours,
+                vis,
+                neighbour_key=topology.neighbour_key,
+                ends=topology.ends,
             )
             target, source = torch.cat([pixel, extra_target]), torch.cat([image_mask, change])
         full = (

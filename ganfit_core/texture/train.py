@@ -44,7 +44,7 @@ class TrainConfig:
     steps: int = 2000
     batch: int = 16
     lr: float = 0.002
-    r1_gamma: float = 1.0
+    r1_gamma: float = 0.05  # StyleGAN2's heuristic: about 0.0002 * resolution^2 / batch
     r1_every: int = 4
     ema_half_life_steps: float = 100.0
     checkpoint_every: int = 250
@@ -68,10 +68,11 @@ class TrainConfig:
 CONFIGS: dict[str, TrainConfig] = {
     "tiny": TrainConfig(gan=GANConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
                                       channel_max=32),
-                        steps=40, batch=8, checkpoint_every=20, ema_half_life_steps=5.0, threads=1),
+                        steps=40, batch=8, r1_gamma=0.01, checkpoint_every=20, ema_half_life_steps=5.0,
+                        threads=1),
     "full": TrainConfig(gan=GANConfig(resolution=64, z_dim=128, w_dim=128, mapping_layers=4,
                                       channel_base=1024, channel_max=64),
-                        steps=3000, batch=16, checkpoint_every=100, ema_half_life_steps=50.0),
+                        steps=3000, batch=16, r1_gamma=0.05, checkpoint_every=100, ema_half_life_steps=50.0),
 }
 
 
