@@ -31,6 +31,7 @@ Shading is Gouraud-style: SH shading is evaluated on the vertex normals and inte
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -42,7 +43,8 @@ from ganfit_core.render.lighting import sh_basis
 from ganfit_core.render.normals import vertex_normals
 
 _EMPTY_KEY = torch.iinfo(torch.int64).max
-_LOW32 = 0xFFFFFFFF
+#: Which int32 word of an int64 z-buffer key holds the depth bits (the high word).
+_DEPTH_WORD = 1 if sys.byteorder == "little" else 0
 #: Largest number of (triangle, pixel) candidates processed at once by the z-buffer.
 _CHUNK = 1 << 22
 
@@ -118,10 +120,10 @@ def rasterize_triangle_ids(
     if sel.numel() > 0:
         table = torch.cat([tx, ty, tz, torch.stack([area2, j0, i0, j1, i1])]).index_select(1, sel)
         _zbuffer_fill(zbuf, sel, table, num_faces, width, height)
-    empty = zbuf == _EMPTY_KEY
-    ids = torch.where(empty, -1, zbuf & _LOW32).view(batch, height, width)
-    depth = (zbuf >> 32).to(torch.int32).view(torch.float32)
-    depth = torch.where(empty, torch.inf, depth).view(batch, height, width)
+    words = zbuf.view(torch.int32).view(-1, 2)
+    ids = words[:, 1 - _DEPTH_WORD].long().view(batch, height, width)  # the empty key's low word is -1
+    depth = words[:, _DEPTH_WORD].view(torch.float32)
+    depth = torch.where(zbuf == _EMPTY_KEY, torch.inf, depth).view(batch, height, width)
     return Visibility(triangle_id=ids, depth=depth, front=front.view(batch, num_faces))
 
 
@@ -189,8 +191,7 @@ def _zbuffer_fill(
     last_col = torch.floor((right - 0.5).clamp(-1.0, width)).clamp(max=width - 1.0)
     span = (last_col - first_col + 1.0).clamp(min=0.0).long()
     row_inv_z = data[13] * local_row.to(data.dtype) + data[14]  # 1/z at column 0 of this row
-    row_base = batch_base.index_select(0, tri) + row.long() * width
-    row_face = face_index.index_select(0, tri)
+    row_face = face_index.index_select(0, tri).to(torch.int32)
     span_ends = span.cumsum(0)
     total = int(span_ends[-1]) if num_rows else 0
     bounds = [0]
@@ -199,6 +200,9 @@ def _zbuffer_fill(
         bounds += torch.searchsorted(span_ends, marks, right=True).add(1).clamp(max=num_rows).tolist()
     bounds.append(num_rows)
     span_starts = span_ends - span
+    # Pixel g of the enumeration (0 <= g < total) on row r is at column g + col_offset[r].
+    col_offset = first_col.long() - span_starts
+    pixel_offset = batch_base.index_select(0, tri) + row.long() * width + col_offset
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
         if hi <= lo:
             continue
@@ -206,17 +210,15 @@ def _zbuffer_fill(
         if n == 0:
             continue
         pix_row = torch.repeat_interleave(torch.arange(lo, hi, device=device), span[lo:hi], output_size=n)
-        col = (
-            torch.arange(int(span_starts[lo]), int(span_starts[lo]) + n, device=device)
-            - span_starts.index_select(0, pix_row)
-            + first_col.long().index_select(0, pix_row)
-        )
+        enumeration = torch.arange(int(span_starts[lo]), int(span_starts[lo]) + n, device=device)
+        col = enumeration + col_offset.index_select(0, pix_row)
         inv_depth = torch.addcmul(
             row_inv_z.index_select(0, pix_row), data[15].index_select(0, pix_row), col.to(data.dtype)
         )
-        depth = 1.0 / inv_depth
-        key = (depth.view(torch.int32).long() << 32) | row_face.index_select(0, pix_row)
-        pixel = row_base.index_select(0, pix_row) + col
+        depth_bits = (1.0 / inv_depth).view(torch.int32)
+        words = [row_face.index_select(0, pix_row), depth_bits]  # key = depth bits << 32 | triangle
+        key = torch.stack(words if _DEPTH_WORD == 1 else words[::-1], dim=1).view(torch.int64).view(-1)
+        pixel = enumeration + pixel_offset.index_select(0, pix_row)
         zbuf.scatter_reduce_(0, pixel, key, reduce="amin")
 
 
@@ -620,4 +622,5 @@ class TorchRenderer(Renderer):
                 start += size
         if "triangle_id" in buffers:
             outputs["triangle_id"] = vis.triangle_id
-        return RenderOutput(image=full[..., :3], mask=full[..., 3:].clamp(0.0, 1.0), **outputs)
+        image, mask = full.split([3, 1], dim=-1)  # one backward node (slices would each zero-fill)
+        return RenderOutput(image=image, mask=mask.clamp(0.0, 1.0), **outputs)
