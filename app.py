@@ -152,11 +152,10 @@ def make_reconstruct(
         except Exception as exc:  # shown as a message, never a traceback; the app keeps serving
             raise _error(exc) from exc
         notes = list(result.warnings)
-        num_faces = getattr(target, "num_faces", 1)
+        num_faces = getattr(target, "num_faces", 1)  # shown once FitTarget reports it
         if num_faces > 1:
-            notes.insert(
-                0, f"{num_faces} faces found; fitted face {index or 0} (set the face index to pick another)."
-            )
+            chosen = "the largest" if index is None else f"face {index}"
+            notes.insert(0, f"{num_faces} faces found; fitted {chosen} (the face index picks another).")
         for note in notes:
             gr.Info(note)
         status = f"Done in {time.monotonic() - start:.1f} s."

@@ -339,6 +339,13 @@ def edge_neighbours(faces: torch.Tensor) -> torch.Tensor:
     return neighbours.view(num_faces, 3)
 
 
+def _rows_of(pixel: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Positions (N,) of the flat pixel indices ``query`` in the ascending ``pixel`` (P,); P if absent."""
+    row = torch.searchsorted(pixel, query)
+    found = pixel.index_select(0, row.clamp(max=max(pixel.numel() - 1, 0))) == query
+    return torch.where(found, row, pixel.numel())
+
+
 def neighbour_keys(neighbours: torch.Tensor, batch: int) -> torch.Tensor:
     """Edge neighbours (F, 3) as flat keys (B * F, 3) ``b * F + f``; missing ones are ``B * F``."""
     num_faces = neighbours.shape[0]
@@ -397,10 +404,11 @@ def antialias_silhouettes(
     front = vis.front.reshape(-1)  # (B * F,)
     nb_key = neighbour_keys(neighbours, batch_size) if neighbour_key is None else neighbour_key
     missing = batch_size * num_faces
-    nb_front = torch.cat([front, front.new_zeros(1)]).take(nb_key)
+    flat_nb_key = nb_key.view(-1)
+    nb_front = torch.cat([front, front.new_zeros(1)]).index_select(0, flat_nb_key).view(-1, 3)
     silhouette = front[:, None] & ~nb_front  # (B * F, 3): edge k (opposite vertex k) is a silhouette
     has_silhouette = torch.cat([silhouette.any(1), silhouette.new_zeros(1)])  # (B * F + 1,)
-    near_silhouette = has_silhouette[:-1] | has_silhouette.take(nb_key).any(1)
+    near_silhouette = has_silhouette[:-1] | has_silhouette.index_select(0, flat_nb_key).view(-1, 3).any(1)
     near_silhouette = torch.cat([near_silhouette, near_silhouette.new_zeros(1)])
     if batch_size == 1:
         tri_key = torch.where(triangle_id >= 0, triangle_id, missing)
@@ -464,12 +472,10 @@ def antialias_silhouettes(
     inner = inner.index_select(0, crossed)
     outer = outer.index_select(0, crossed)
     target = torch.where(delta > 0, outer, inner)
-    # Row of each pixel in `values`; empty pixels point at an appended zero row.
-    row = torch.full((batch_size * height * width,), pixel.numel(), dtype=torch.long, device=device)
-    row.index_copy_(0, pixel, torch.arange(pixel.numel(), device=device))
+    # Row of each pixel in `values` (``pixel`` is ascending); empty pixels point at an appended zero row.
     padded = torch.cat([values, values.new_zeros(1, values.shape[1])])
-    value_in = padded.index_select(0, row.index_select(0, inner))
-    value_out = padded.index_select(0, row.index_select(0, outer))
+    value_in = padded.index_select(0, _rows_of(pixel, inner))
+    value_out = padded.index_select(0, _rows_of(pixel, outer))
     return target, delta[:, None].to(values.dtype) * (value_in - value_out)
 
 
