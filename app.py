@@ -152,7 +152,7 @@ def make_reconstruct(
         except Exception as exc:  # shown as a message, never a traceback; the app keeps serving
             raise _error(exc) from exc
         notes = list(result.warnings)
-        num_faces = getattr(target, "num_faces", 1)  # shown once FitTarget reports it
+        num_faces = target.num_faces
         if num_faces > 1:
             chosen = "the largest" if index is None else f"face {index}"
             notes.insert(0, f"{num_faces} faces found; fitted {chosen} (the face index picks another).")

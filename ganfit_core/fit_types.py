@@ -96,6 +96,7 @@ class FitTarget:
         photo_size: (width, height) of the original photo, px.
         face_mask: (S, S) bool face-skin mask (:func:`face_skin_mask`: landmarks + forehead).
         focal_hint: focal length in crop px if known (synthetic data), else None (guessed from FOV).
+        num_faces: how many faces the detector found in the photo (1 for a crop given directly).
     """
 
     image: np.ndarray
@@ -104,6 +105,7 @@ class FitTarget:
     photo_size: tuple[int, int]
     face_mask: np.ndarray
     focal_hint: float | None = None
+    num_faces: int = 1
 
     def __post_init__(self) -> None:
         img = self.image
@@ -130,6 +132,7 @@ class FitTarget:
         crop_to_photo: np.ndarray | None = None,
         photo_size: tuple[int, int] | None = None,
         focal_hint: float | None = None,
+        num_faces: int = 1,
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -142,6 +145,7 @@ class FitTarget:
             photo_size=(size, size) if photo_size is None else (int(photo_size[0]), int(photo_size[1])),
             face_mask=face_skin_mask(lms, image.shape[:2]),
             focal_hint=focal_hint,
+            num_faces=int(num_faces),
         )
 
 

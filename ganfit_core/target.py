@@ -41,4 +41,5 @@ def prepare_target(
     crop = crop_face(photo, detection, resolution)
     height, width = photo.shape[:2]
     return FitTarget.from_crop(crop.image, np.asarray(crop.landmarks, dtype=np.float32),
-                               crop_to_photo=crop.crop_to_photo, photo_size=(width, height))
+                               crop_to_photo=crop.crop_to_photo, photo_size=(width, height),
+                               num_faces=len(detections))
