@@ -127,7 +127,7 @@ _SPECS: tuple[AssetSpec, ...] = (
     AssetSpec(
         name="texture_gan",
         filename="texture_gan.safetensors",
-        sha256=None,
+        sha256="e6e87325b4ffe0c388fa75a17aa63714b891c41bf5bdf33c5281fff59a5c101d",
         builder=None,
         licence="CC BY 4.0 (trained on UV maps derived from the Face Research Lab London Set and Young "
         "Adult White Faces; attribution in the file's metadata)",
