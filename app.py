@@ -47,8 +47,14 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     FitError,
     ValueError,
 )
-#: Model files a default fit needs, resolved at start (texture priors other than "simple" load on use).
-APP_ASSETS = ("ict_face_model", "faceapi_tiny_detector", "faceapi_landmark68", "faceapi_recognition")
+#: Model files a default fit needs, resolved at start (the GAN prior loads on use, when chosen).
+APP_ASSETS = (
+    "ict_face_model",
+    "faceapi_tiny_detector",
+    "faceapi_landmark68",
+    "faceapi_recognition",
+    "texture_pca",  # the default texture prior (FitConfig.texture_prior), by bench/texture.py
+)
 #: Seconds between streamed UI updates while fitting (the plot then refreshes at least this often).
 UPDATE_INTERVAL_S = 0.5
 # PLOT_RESET: gr.LinePlot fixes its colour legend from the first data it draws, so new loss terms

@@ -36,7 +36,7 @@ class FitConfig:
     # --- model, prior, devices -------------------------------------------------------------------
     region: str = _f("face", "morphable-model region: narrow_face | face | face_neck | full")
     num_identity: int = _f(80, "number of identity coefficients fitted (first K of 100)")
-    texture_prior: str = _f("simple", "texture prior: simple | pca | gan")
+    texture_prior: str = _f("pca", "texture prior: simple | pca | gan")
     render_size: int = _f(224, "side of the square fitting render (and target), px")
     device: str = _f("auto", "auto | cpu | cuda")
     renderer: str = _f("auto", "renderer backend: auto | torch | nvdiffrast")

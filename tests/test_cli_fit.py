@@ -33,7 +33,7 @@ def test_every_config_field_is_a_flag(tmp_path: Path) -> None:
     args = _parse(["p.jpg", "--out", str(tmp_path), "--full-steps", "7", "--identity-weight", "0.5",
                    "--device", "cpu", "--texture-prior", "simple"])
     config = cli.config_from_args(args)
-    assert config == FitConfig(full_steps=7, identity_weight=0.5, device="cpu")
+    assert config == FitConfig(full_steps=7, identity_weight=0.5, device="cpu", texture_prior="simple")
 
 
 def test_config_file_then_flags(tmp_path: Path) -> None:

@@ -20,7 +20,11 @@ from ganfit_core.synthetic import make_synthetic_face, procrustes_error_mm, psnr
 
 SIZE = 128
 NARROW_FACE = 6706  # ICT's front-of-face vertices (the part photos and landmarks constrain)
-QUICK = FitConfig(render_size=SIZE, device="cpu", renderer="torch", rigid_steps=15, shape_steps=15,
+# The synthetic faces are textured by the "simple" prior, so the ground-truth tests fit with it too
+# (the default prior, PCA, is exercised by tests/test_texture_pca.py and the app tests).
+PRIOR = "simple"
+QUICK = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR,
+                  rigid_steps=15, shape_steps=15,
                   full_steps=3, detail_steps=0, identity_weight=0.0, content_weight=0.0, preview_every=2)
 
 
@@ -31,7 +35,7 @@ def context(ict_model_path: Path) -> FitContext:
 
     torch.set_num_threads(2)
     try:
-        return build_context(FitConfig(render_size=SIZE, device="cpu", renderer="torch"))
+        return build_context(FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR))
     except AssetError as exc:
         pytest.skip(f"identity network asset unavailable: {exc}")
 
@@ -44,7 +48,8 @@ def face(context: FitContext):  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def events(context: FitContext, face) -> list[FitEvent]:  # noqa: ANN001
-    config = FitConfig(render_size=SIZE, device="cpu", renderer="torch", rigid_steps=30, shape_steps=60,
+    config = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR,
+                       rigid_steps=30, shape_steps=60,
                        full_steps=20, detail_steps=4, preview_every=5)
     return list(fit(face.target, config, context=context))
 
