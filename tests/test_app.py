@@ -123,6 +123,8 @@ def test_streams_plot_updates_and_returns_a_loadable_glb(astronaut_run: dict[str
     assert {Path(p).suffix for p in final[4]} == {".glb", ".zip", ".json"}
     mesh = trimesh.load(glbs[0], force="mesh")
     assert len(mesh.vertices) > 1000 and len(mesh.faces) > 1000
+    # the textured face plus the flat-coloured ICT eyeballs that fill its eye holes
+    assert list(trimesh.load(glbs[0]).geometry) == ["face", "sclera", "iris", "pupil"]
     extent_m = mesh.bounding_box.extents.max()
     assert 0.05 < extent_m < 1.0, f"a face in metres should span 5 cm to 1 m, got {extent_m:.3f}"
     # the chained endpoint hands the same GLB to the 3D viewer

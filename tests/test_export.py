@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from ganfit_core.export import export_all, export_glb, split_seams
+from ganfit_core.export import export_all, export_glb, export_obj, eye_meshes, split_seams
 from ganfit_core.fit_types import FitResult
 
 
@@ -81,7 +82,8 @@ def test_ict_mesh_glb_vertex_count(ict_model_path: Path, tmp_path: Path) -> None
     vidx, _, _ = split_seams(result.faces, result.uv_faces)
     path = export_glb(result, tmp_path / "face.glb")
     scene = trimesh.load(path)
-    mesh = next(iter(scene.geometry.values()))
+    assert list(scene.geometry) == ["face", "sclera", "iris", "pupil"]
+    mesh = scene.geometry["face"]  # the eyes do not change the face mesh
     assert len(mesh.vertices) == len(vidx) >= model.num_vertices
     assert len(mesh.faces) == len(result.faces)
     # Facing +z (towards a default glTF viewer): the nose tip is the front-most point, near x = 0.
@@ -89,3 +91,72 @@ def test_ict_mesh_glb_vertex_count(ict_model_path: Path, tmp_path: Path) -> None
     assert abs(tip[0]) < 0.01
     assert mesh.visual.material.baseColorTexture is not None
     assert pytest.approx(float(np.ptp(mesh.vertices[:, 1])), rel=0.3) == 0.288  # ~28.8 cm tall, in metres
+
+
+def test_non_ict_mesh_gets_no_eyes(tmp_path: Path) -> None:
+    result = _quad_with_seam()
+    assert eye_meshes(result) is None
+    assert list(trimesh.load(export_glb(result, tmp_path / "q.glb")).geometry) == ["face"]
+
+
+def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
+    """An ICT face with identity and expression coefficients, and its (68, 3) landmark vertices (mm)."""
+    import torch
+
+    from ganfit_core.morphable import load_morphable_model
+
+    model = load_morphable_model("face", path=model_path)
+    identity = torch.linspace(-1.5, 1.5, 100)[None]
+    expression = torch.zeros(1, model.num_expression)
+    expression[0, model.expression_names.index("jawOpen")] = 0.5
+    vertices = model(identity, expression)[0].numpy()
+    result = _result(vertices, model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy())
+    params = {"identity": identity[0].tolist(), "expression": expression[0].tolist()}
+    return dataclasses.replace(result, params=params), vertices[model.landmark_indices.numpy()]
+
+
+def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, tmp_path: Path) -> None:
+    result, landmarks = _fitted_ict_result(ict_model_path)
+    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", model_path=ict_model_path))
+    face = scene.geometry["face"]
+    assert len(face.vertices) == len(split_seams(result.faces, result.uv_faces)[0])
+    for name, rgb in (("sclera", (0.92, 0.90, 0.88)), ("iris", (0.25, 0.16, 0.10))):
+        factor = np.asarray(scene.geometry[name].visual.material.baseColorFactor, np.float64)
+        assert np.allclose(factor[:3] / 255.0, rgb, atol=0.01), (name, factor)
+    iris = scene.geometry["iris"].vertices * 1000.0  # back to mm
+    for side, eye in (("right", landmarks[36:42]), ("left", landmarks[42:48])):  # subject's right: -x
+        part = iris[np.sign(iris[:, 0]) == np.sign(eye[:, 0].mean())]
+        centre = part.mean(axis=0)
+        # the iris sits between the eye corners and lids, behind the eyelid rim, facing +z
+        assert eye[:, 0].min() < centre[0] < eye[:, 0].max(), side
+        assert eye[:, 1].min() - 2.0 < centre[1] < eye[:, 1].max() + 2.0, side
+        assert eye[:, 2].max() - 8.0 < part[:, 2].max() < eye[:, 2].max(), side
+    # the whole eyeballs stay inside the face's extent (same units and axes as the face)
+    lo, hi = face.bounds
+    for name in ("sclera", "iris", "pupil"):
+        bounds = scene.geometry[name].bounds
+        assert np.all(bounds[0] > lo) and np.all(bounds[1] < hi), name
+
+
+def test_eyes_follow_the_fitted_coefficients(ict_model_path: Path) -> None:
+    result, _ = _fitted_ict_result(ict_model_path)
+    neutral = dataclasses.replace(result, params={})
+    moved = eye_meshes(result, model_path=ict_model_path).vertices
+    rest = eye_meshes(neutral, model_path=ict_model_path).vertices
+    assert np.abs(moved - rest).max() > 0.5  # mm: identity changes the eyeballs too
+
+
+def test_obj_has_eye_objects_after_the_face(ict_model_path: Path, tmp_path: Path) -> None:
+    result, _ = _fitted_ict_result(ict_model_path)
+    paths = export_obj(result, tmp_path, model_path=ict_model_path)
+    mtl = paths["mtl"].read_text()
+    assert "newmtl sclera" in mtl and "Kd 0.25 0.16 0.1" in mtl and "map_Kd texture.png" in mtl
+    lines = paths["obj"].read_text().splitlines()
+    assert [line for line in lines if line.startswith("usemtl")] == [
+        "usemtl face", "usemtl sclera", "usemtl iris", "usemtl pupil"]
+    face_lines = lines[:lines.index("o sclera")]
+    assert sum(line.startswith("f ") for line in face_lines) == len(result.faces)
+    scene = trimesh.load(paths["obj"])
+    assert sum(len(g.vertices) for g in scene.geometry.values()) > len(result.vertices)
+    no_eyes = export_obj(result, tmp_path / "plain", eyes=False, model_path=ict_model_path)
+    assert "sclera" not in no_eyes["obj"].read_text()
