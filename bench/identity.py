@@ -12,24 +12,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _timing import median_ms
 
 from ganfit_core.face.identity import load_identity_network
-
-
-def _median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def run(*, repeats: int, image_size: int) -> dict[str, object]:
@@ -51,11 +39,11 @@ def run(*, repeats: int, image_size: int) -> dict[str, object]:
 
     results: dict[str, object] = {}
     with torch.no_grad():
-        results["net_forward_ms"] = round(_median_ms(lambda: net.embed_aligned(chip), repeats), 2)
-        results["align_ms"] = round(_median_ms(lambda: net.align(image, landmarks), repeats), 2)
-        results["embed_forward_ms"] = round(_median_ms(lambda: net.embed(image, landmarks), repeats), 2)
-    results["net_forward_backward_ms"] = round(_median_ms(backward_chip, repeats), 2)
-    results["embed_features_forward_backward_ms"] = round(_median_ms(backward_embed, repeats), 2)
+        results["net_forward_ms"] = round(median_ms(lambda: net.embed_aligned(chip), repeats), 2)
+        results["align_ms"] = round(median_ms(lambda: net.align(image, landmarks), repeats), 2)
+        results["embed_forward_ms"] = round(median_ms(lambda: net.embed(image, landmarks), repeats), 2)
+    results["net_forward_backward_ms"] = round(median_ms(backward_chip, repeats), 2)
+    results["embed_features_forward_backward_ms"] = round(median_ms(backward_embed, repeats), 2)
     return results
 
 

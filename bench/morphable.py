@@ -9,26 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from _timing import median_ms
 
 from ganfit_core.assets import ASSETS, builder_source, resolve, sha256_file
 from ganfit_core.ict_build import build_ict_face_model
 from ganfit_core.morphable import REGIONS, load_morphable_model
-
-
-def _median_ms(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def run(*, skip_build: bool, repeats: int) -> dict[str, object]:
@@ -46,17 +36,17 @@ def run(*, skip_build: bool, repeats: int) -> dict[str, object]:
     results["resolve_ms"] = round((time.perf_counter() - start) * 1000, 1)
     for region in REGIONS:
         load = lambda r=region: load_morphable_model(r, path=path)  # noqa: E731
-        results[f"load_{region}_ms"] = round(_median_ms(load, 5), 1)
+        results[f"load_{region}_ms"] = round(median_ms(load, 5), 1)
     model = load_morphable_model("face", path=path)
     for batch in (1, 8):
         identity = torch.randn(batch, model.num_identity)
         expression = torch.rand(batch, model.num_expression)
         with torch.no_grad():
             forward = lambda i=identity, e=expression: model(i, e)  # noqa: E731
-            results[f"forward_b{batch}_ms"] = round(_median_ms(forward, repeats), 3)
+            results[f"forward_b{batch}_ms"] = round(median_ms(forward, repeats), 3)
         leaf = identity.clone().requires_grad_(True)
         results[f"forward_backward_b{batch}_ms"] = round(
-            _median_ms(lambda p=leaf, e=expression: model(p, e).square().sum().backward(), repeats), 3
+            median_ms(lambda p=leaf, e=expression: model(p, e).square().sum().backward(), repeats), 3
         )
     return results
 

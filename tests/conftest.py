@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
-from collections.abc import Iterator
+import socket
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,3 +39,36 @@ def ict_model_path(ict_archive: Path) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANFIT_OFFLINE", "1")
         yield resolve("ict_face_model", source_dir=ict_archive.parent.parent)
+
+
+@pytest.fixture(scope="session")
+def app_module() -> Any:
+    """``app.py`` from the repository root, imported once (it is a script, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("ganfit_app", REPO_ROOT / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ganfit_app"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def serve_app(app_module: Any) -> Callable[..., contextlib.AbstractContextManager[str]]:
+    """``serve_app(output_dir, **build_demo_kwargs)``: a context manager that serves the app on a free
+    127.0.0.1 port and yields its URL; the server and its output store are closed on exit."""
+    from ganfit_core.ui_support import OutputStore
+
+    @contextlib.contextmanager
+    def serving(output_dir: Path, **build_demo_kwargs: Any) -> Iterator[str]:
+        store = OutputStore(output_dir)
+        demo = app_module.build_demo(store, **build_demo_kwargs)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        try:
+            yield f"http://127.0.0.1:{port}/"
+        finally:
+            demo.close()
+            store.close()
+
+    return serving

@@ -6,10 +6,7 @@ own parameter list, so the whole file stays well under three minutes on a 2-core
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -32,35 +29,10 @@ TINY_ITERATIONS = 3
 TINY_RESOLUTION = 112
 
 
-def load_app_module() -> Any:
-    """Import ``app.py`` from the repository root (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("ganfit_app", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ganfit_app"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    app = load_app_module()
-    from ganfit_core.ui_support import OutputStore
-
-    store = OutputStore(tmp_path_factory.mktemp("app-outputs"))
-    demo = app.build_demo(store, update_interval_s=0.05)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        store.close()
+def server_url(tmp_path_factory: pytest.TempPathFactory, serve_app: Any) -> Any:
+    with serve_app(tmp_path_factory.mktemp("app-outputs"), update_interval_s=0.05) as url:
+        yield url
 
 
 def tiny_settings(client: Client) -> dict[str, Any]:

@@ -8,12 +8,9 @@ Screenshots go to ``artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import shutil
-import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -61,35 +58,11 @@ def _require_browser() -> None:
         pytest.skip(message)
 
 
-def _load_app_module() -> Any:
-    spec = importlib.util.spec_from_file_location("ganfit_app_browser", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ganfit_app_browser"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app_and_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def app_and_url(tmp_path_factory: pytest.TempPathFactory, app_module: Any, serve_app: Any) -> Any:
     _require_browser()
-    app = _load_app_module()
-    from ganfit_core.ui_support import OutputStore
-
-    store = OutputStore(tmp_path_factory.mktemp("browser-outputs"))
-    demo = app.build_demo(store)
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield app, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        store.close()
+    with serve_app(tmp_path_factory.mktemp("browser-outputs")) as url:
+        yield app_module, url
 
 
 @pytest.fixture()
