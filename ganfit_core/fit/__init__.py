@@ -1,0 +1,1 @@
+"""The fitting engine: config, target tensors, parameters, losses, optimiser, the staged loop."""
