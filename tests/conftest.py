@@ -72,3 +72,34 @@ def serve_app(app_module: Any) -> Callable[..., contextlib.AbstractContextManage
             store.close()
 
     return serving
+
+
+#: npm packages the browser and glTF checks use, pinned; installed into <repo>/.node (git-ignored).
+NODE_PACKAGES = {"three": "0.187.0", "gltf-validator": "2.0.0-dev.3.10"}
+NODE_DIR = REPO_ROOT / ".node"
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """``<repo>/.node/node_modules`` holding :data:`NODE_PACKAGES`, installed with npm on first use.
+
+    Skips (with the reason) when node/npm are missing or the install fails, e.g. offline.
+    """
+    import shutil
+    import subprocess
+
+    folder = NODE_DIR / "node_modules"
+    missing = [name for name in NODE_PACKAGES if not (folder / name / "package.json").is_file()]
+    if shutil.which("node") is None:
+        pytest.skip("node not found (apt-get install -y nodejs npm)")
+    if not missing:
+        return folder
+    if shutil.which("npm") is None:
+        pytest.skip(f"node/npm not found, cannot install {', '.join(missing)}: apt-get install -y nodejs npm")
+    NODE_DIR.mkdir(exist_ok=True)
+    specs = [f"{name}@{NODE_PACKAGES[name]}" for name in missing]
+    command = ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), *specs]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 or any(not (folder / n / "package.json").is_file() for n in missing):
+        pytest.skip(f"npm install {' '.join(specs)} failed: {done.stderr.strip()[-300:]}")
+    return folder

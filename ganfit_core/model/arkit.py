@@ -54,11 +54,10 @@ def arkit_name(ict_name: str) -> str:
     if not ict_name or not ict_name[0].isalpha():
         raise ValueError(f"expected an ICT expression name like 'eyeBlink_L', got {ict_name!r}")
     suffix = ict_name[-2:]
-    if suffix in _SIDES:
-        return ict_name[:-2] + _SIDES[suffix]
-    if "_" in ict_name:
+    stem, side = (ict_name[:-2], _SIDES[suffix]) if suffix in _SIDES else (ict_name, "")
+    if "_" in stem or not stem:
         raise ValueError(f"ICT expression name {ict_name!r}: expected no '_' except a final _L or _R")
-    return ict_name
+    return stem + side
 
 
 def arkit_names(ict_names: list[str] | tuple[str, ...]) -> list[str]:
