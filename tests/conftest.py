@@ -103,3 +103,42 @@ def node_modules() -> Path:
     if done.returncode != 0 or any(not (folder / n / "package.json").is_file() for n in missing):
         pytest.skip(f"npm install {' '.join(specs)} failed: {done.stderr.strip()[-300:]}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def ict_face_glb_inputs(ict_model_path: Path) -> Callable[..., dict]:
+    """``make(identity (K,), expression (53,), texture (Ht, Wt, 3) uint8) -> dict``: the keyword
+    arguments of :func:`ganfit_core.export_animated.write_face_glb` for that ICT face and its eyes."""
+    import numpy as np
+
+    from ganfit_core.export import (
+        EYE_VERTICES,
+        IRIS_RGB,
+        IRIS_VERTICES,
+        PUPIL_RGB,
+        SCLERA_RGB,
+        SCLERA_VERTICES,
+        _eye_basis,
+    )
+    from ganfit_core.morphable import load_morphable_model
+
+    model = load_morphable_model("face", path=ict_model_path)
+    eyes = _eye_basis(str(ict_model_path))
+    basis = model.expression_basis.numpy()
+    sides = {side: np.r_[s[0]:s[1], i[0]:i[1]] - EYE_VERTICES[0]
+             for side, s, i in zip(("Left", "Right"), SCLERA_VERTICES, IRIS_VERTICES, strict=True)}
+
+    def make(identity: Any, expression: Any, texture: Any) -> dict:
+        k = len(identity)
+        vertices = (model.mean.numpy() + np.tensordot(identity, model.identity_basis[:k].numpy(), 1)
+                    + np.tensordot(expression, basis, 1))
+        eye_vertices = (eyes.mean + np.tensordot(identity, eyes.identity_basis[:k], 1)
+                        + np.tensordot(expression, eyes.expression_basis, 1))
+        return dict(vertices=vertices, faces=model.faces.numpy(), uvs=model.uvs.numpy(),
+                    uv_faces=model.uv_faces.numpy(), texture=texture, deltas=basis,
+                    names=list(model.expression_names), weights=np.asarray(expression, np.float32),
+                    eye_vertices=eye_vertices, eye_sides=sides,
+                    eye_parts=(("sclera", eyes.sclera, SCLERA_RGB), ("iris", eyes.iris, IRIS_RGB),
+                               ("pupil", eyes.pupil, PUPIL_RGB)))
+
+    return make

@@ -12,6 +12,7 @@ import os
 import struct
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -179,37 +180,14 @@ def test_eye_look_turns_each_eye_rigidly() -> None:
 
 
 @pytest.fixture(scope="module")
-def ict_glb(ict_model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def ict_glb(ict_face_glb_inputs: Any, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """An animatable GLB of the ICT face with random identity and expression, plus its inputs."""
-    from ganfit_core.export import (
-        EYE_VERTICES,
-        IRIS_RGB,
-        IRIS_VERTICES,
-        PUPIL_RGB,
-        SCLERA_RGB,
-        SCLERA_VERTICES,
-        _eye_basis,
-        split_seams,
-    )
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.export import split_seams
 
-    model = load_morphable_model("face", path=ict_model_path)
     rng = np.random.default_rng(0)
-    identity = rng.normal(size=20).astype(np.float32)
-    expression = rng.uniform(0, 0.3, size=53).astype(np.float32)
-    basis = model.expression_basis.numpy()
-    vertices = (model.mean.numpy() + np.tensordot(identity, model.identity_basis[:20].numpy(), 1)
-                + np.tensordot(expression, basis, 1))
-    eyes = _eye_basis(str(ict_model_path))
-    eye_vertices = eyes.mean + np.tensordot(identity, eyes.identity_basis[:20], 1)
-    sides = {side: np.r_[s[0]:s[1], i[0]:i[1]] - EYE_VERTICES[0]
-             for side, s, i in zip(("Left", "Right"), SCLERA_VERTICES, IRIS_VERTICES, strict=True)}
-    texture = rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
-    inputs = dict(vertices=vertices, faces=model.faces.numpy(), uvs=model.uvs.numpy(),
-                  uv_faces=model.uv_faces.numpy(), texture=texture, deltas=basis,
-                  names=model.expression_names, weights=expression, eye_vertices=eye_vertices,
-                  eye_parts=(("sclera", eyes.sclera, SCLERA_RGB), ("iris", eyes.iris, IRIS_RGB),
-                             ("pupil", eyes.pupil, PUPIL_RGB)), eye_sides=sides)
+    inputs = ict_face_glb_inputs(rng.normal(size=20).astype(np.float32),
+                                 rng.uniform(0, 0.3, size=53).astype(np.float32),
+                                 rng.integers(0, 256, size=(32, 32, 3), dtype=np.uint8))
     path = write_face_glb(tmp_path_factory.mktemp("animated") / "mesh.glb", **inputs)
     vidx, _, _ = split_seams(inputs["faces"], inputs["uv_faces"])
     return {"path": path, "glb": Glb(path.read_bytes()), "inputs": inputs, "vidx": vidx}
