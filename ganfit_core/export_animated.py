@@ -114,6 +114,7 @@ class GlbPart:
         normal_deltas: (E, V, 3) normal offsets, or None (computed from ``deltas`` when asked).
         roughness: glTF roughness factor in [0, 1].
         double_sided: glTF ``doubleSided``.
+        weights: (E,) this mesh's default morph weights, or None (the file's ``weights``).
     """
 
     name: str
@@ -127,6 +128,7 @@ class GlbPart:
     normal_deltas: np.ndarray | None = None
     roughness: float = 0.9
     double_sided: bool = False
+    weights: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -251,13 +253,14 @@ def eye_look_deltas(vertices: np.ndarray, eyes: dict[str, np.ndarray], target_na
 
 def flat_parts(vertices: np.ndarray, parts: Sequence[tuple[str, np.ndarray, tuple[float, float, float]]],
                deltas: np.ndarray | None = None, *, roughness: float = 0.4,
-               double_sided: bool = True) -> list[GlbPart]:
+               double_sided: bool = True, weights: np.ndarray | None = None) -> list[GlbPart]:
     """Untextured :class:`GlbPart` s (e.g. the eyes) sharing one vertex array, each keeping only the
     vertices its triangles use.
 
     Args:
         vertices: (Ve, 3) mm. parts: ``(name, faces (F, 3) into vertices, sRGB colour)``.
         deltas: (E, Ve, 3) mm morph deltas lined up with the file's target names, or None.
+        weights: (E,) the parts' default weights, or None (the file's).
     """
     vertices = _check(vertices, (None, 3), "vertices")
     if deltas is not None:
@@ -267,7 +270,7 @@ def flat_parts(vertices: np.ndarray, parts: Sequence[tuple[str, np.ndarray, tupl
         used, inverse = np.unique(np.asarray(faces, np.int64), return_inverse=True)
         out.append(GlbPart(name=name, vertices=vertices[used], faces=inverse.reshape(-1, 3), rgb=tuple(rgb),
                            deltas=None if deltas is None else deltas[:, used], roughness=roughness,
-                           double_sided=double_sided))
+                           double_sided=double_sided, weights=weights))
     return out
 
 
@@ -280,10 +283,16 @@ def write_face_glb(path: str | Path, *, vertices: np.ndarray, faces: np.ndarray,
     """Write the animatable face: ICT expression shapes as ARKit-named morph targets (see
     :func:`arkit_targets`), ``weights`` (the fitted expression) as the defaults, and the eyes.
 
+    The stored base mesh is the expressionless face ``vertices - weights @ deltas``, so a viewer that
+    applies the default weights shows ``vertices`` and all-zero weights show the neutral face.
+    The eyes' default weights are zero (they look straight ahead, as in the fit): a driver that sets
+    ``eyeLook*`` on every mesh turns them with the lids.
+
     Args:
-        vertices: (V, 3) mm fitted face. faces: (F, 3). uvs: (T, 2), v up. uv_faces: (F, 3).
+        vertices: (V, 3) mm, the fitted face with its expression. faces: (F, 3). uvs: (T, 2), v up.
+            uv_faces: (F, 3).
         texture: (Ht, Wt, 3) uint8 albedo. deltas: (E, V, 3) mm expression shapes; names: (E,) ICT
-            names; weights: (E,) in [0, 1].
+            names; weights: (E,) in [0, 1], the expression in ``vertices`` (None: no expression).
         eye_vertices: (Ve, 3) mm fitted eyeballs, or None (no eyes). eye_parts: ``(name, faces, sRGB)``.
         eye_sides: ``{"Left": ids, "Right": ids}`` into ``eye_vertices``; the eyeballs then turn with
             the eyeLook targets (:func:`eye_look_deltas`); None leaves them still.
@@ -292,10 +301,12 @@ def write_face_glb(path: str | Path, *, vertices: np.ndarray, faces: np.ndarray,
             use them, Blender recomputes normals itself).
     """
     targets = arkit_targets(names, deltas, weights)
-    parts = [face_part(vertices, faces, uvs, uv_faces, texture, targets.deltas)]
+    vertices = _check(vertices, (None, 3), "vertices").astype(np.float32)
+    neutral = vertices - np.tensordot(targets.weights, targets.deltas, axes=1)
+    parts = [face_part(neutral, faces, uvs, uv_faces, texture, targets.deltas)]
     if eye_vertices is not None:
         eye_deltas = None if eye_sides is None else eye_look_deltas(eye_vertices, eye_sides, targets.names)
-        parts += flat_parts(eye_vertices, eye_parts, eye_deltas)
+        parts += flat_parts(eye_vertices, eye_parts, eye_deltas, weights=np.zeros(len(targets.names)))
     return write_animated_glb(path, parts, target_names=targets.names, weights=targets.weights, unlit=unlit,
                               normal_deltas=normal_deltas)
 
@@ -418,7 +429,9 @@ def glb_bytes(parts: Sequence[GlbPart], *, target_names: Sequence[str] = (),
                     target["NORMAL"] = buf.delta_accessor(dn[e], NORMAL_DELTA_EPS)
                 targets.append(target)
             primitive["targets"] = targets
-            mesh["weights"] = default.tolist()
+            own = default if part.weights is None else _check(
+                np.asarray(part.weights, np.float32).reshape(-1), (len(names),), f"{part.name}.weights")
+            mesh["weights"] = own.tolist()
             mesh["extras"] = {"targetNames": names}
         gltf["meshes"].append(mesh)
         gltf["nodes"].append({"name": part.name, "mesh": len(gltf["meshes"]) - 1})

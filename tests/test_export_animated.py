@@ -212,7 +212,12 @@ def test_ict_file_carries_arkit_targets_as_importers_read_them(ict_glb: dict) ->
     primitive = face["primitives"][0]
     position = glb.accessor(primitive["attributes"]["POSITION"])
     assert len(position) == len(vidx)
-    np.testing.assert_allclose(position, inputs["vertices"][vidx] * 1e-3, atol=1e-7)
+    # what a viewer shows with the default weights is the fitted face; the base is expressionless
+    pairs = zip(face["weights"], primitive["targets"], strict=True)
+    shown = position + sum(w * glb.accessor(t["POSITION"]) for w, t in pairs)
+    np.testing.assert_allclose(shown, inputs["vertices"][vidx] * 1e-3, atol=1e-6)
+    neutral = inputs["vertices"] - np.tensordot(inputs["weights"], inputs["deltas"], axes=1)
+    np.testing.assert_allclose(position, neutral[vidx] * 1e-3, atol=1e-7)
     for name in ("jawOpen", "mouthSmile_L", "eyeBlink_R"):
         target = primitive["targets"][names.index(arkit_name(name))]
         delta = glb.accessor(target["POSITION"])
@@ -227,6 +232,7 @@ def test_ict_file_carries_arkit_targets_as_importers_read_them(ict_glb: dict) ->
     np.testing.assert_allclose(face["weights"][:53], inputs["weights"], atol=1e-6)
     assert face["weights"][53:] == [0.0, 0.0]
     iris = glb.mesh("iris")
+    assert iris["extras"]["targetNames"] == names and iris["weights"] == [0.0] * len(names)
     look = iris["extras"]["targetNames"].index("eyeLookOutLeft")
     assert np.abs(glb.accessor(iris["primitives"][0]["targets"][look]["POSITION"])).max() > 1e-3
 
