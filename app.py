@@ -9,7 +9,7 @@ Event chain of the Run button (each step is an API endpoint, see README "API"):
    value coming straight from a generator never mounts its canvas in the browser).
 
 ``/cancel`` stops the session's running fit. Heavy work lives in ``ganfit_core``; widget-free
-helpers in ``ganfit_core.ui_support``.
+helpers in ``ganfit_app.ui_support``.
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from typing import Any
 
 import gradio as gr
 
-from ganfit_core import ui_support
+from ganfit_app import ui_support
 from ganfit_core.assets import AssetError
 from ganfit_core.export import export_all
 from ganfit_core.face.errors import FaceError, ImageLoadError
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_types import FitCancelled, FitError
-from ganfit_core.fitting import fit
-from ganfit_core.target import prepare_target
+from ganfit_core.fit.config import FitConfig
+from ganfit_core.fit.engine import fit
+from ganfit_core.fit.target import prepare_target
+from ganfit_core.fit.types import FitCancelled, FitError
 from ganfit_core.texture import TexturePriorError
 
 logger = logging.getLogger("ganfit.app")

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fitting import build_context, fit
+from ganfit_core.fit.config import FitConfig
+from ganfit_core.fit.engine import build_context, fit
 from ganfit_core.metrics import procrustes_error_mm, psnr, ssim
 from ganfit_core.synthetic import make_synthetic_face
 
@@ -117,7 +117,7 @@ def main() -> None:
                      "psnr_db": psnr(result.render, face.target.image, mask),
                      "ssim": ssim(result.render, face.target.image, mask)})
         print(_row_text(rows[-1]), flush=True)
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fit.target import prepare_target
 
     for path, index in _photo_list(args.photos):
         if not path.is_file():

@@ -3,8 +3,8 @@
 Importing ``ganfit_core`` is cheap: the public entry points below load lazily (PEP 562).
 
 - :func:`reconstruct` (``ganfit_core.api``): photo -> :class:`FitResult` in one call.
-- :func:`fit` (``ganfit_core.fitting``): the staged fit, a generator of :class:`FitEvent`.
-- :class:`FitConfig` (``ganfit_core.fit_config``), :func:`prepare_target` (``ganfit_core.target``).
+- :func:`fit` (``ganfit_core.fit.engine``): the staged fit, a generator of :class:`FitEvent`.
+- :class:`FitConfig` (``ganfit_core.fit.config``), :func:`prepare_target` (``ganfit_core.fit.target``).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "reconstruct": "ganfit_core.api",
-    "fit": "ganfit_core.fitting",
-    "FitConfig": "ganfit_core.fit_config",
-    "prepare_target": "ganfit_core.target",
-    "FitTarget": "ganfit_core.fit_types",
-    "FitEvent": "ganfit_core.fit_types",
-    "FitResult": "ganfit_core.fit_types",
-    "FitCancelled": "ganfit_core.fit_types",
+    "fit": "ganfit_core.fit.engine",
+    "FitConfig": "ganfit_core.fit.config",
+    "prepare_target": "ganfit_core.fit.target",
+    "FitTarget": "ganfit_core.fit.types",
+    "FitEvent": "ganfit_core.fit.types",
+    "FitResult": "ganfit_core.fit.types",
+    "FitCancelled": "ganfit_core.fit.types",
     "export_all": "ganfit_core.export",
 }
 

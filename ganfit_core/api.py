@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_types import FitError, FitResult
+from ganfit_core.fit.config import FitConfig
+from ganfit_core.fit.types import FitError, FitResult
 
 __all__ = ["reconstruct"]
 
@@ -38,8 +38,8 @@ def reconstruct(
         result = reconstruct("examples/astronaut.jpg", full_steps=40)
         result.vertices.shape  # (9409, 3), millimetres
     """
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fit.engine import fit
+    from ganfit_core.fit.target import prepare_target
 
     config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
     target = prepare_target(image, face_index=face_index, resolution=config.render_size,

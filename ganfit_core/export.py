@@ -1,4 +1,4 @@
-"""Export a :class:`~ganfit_core.fit_types.FitResult` to files.
+"""Export a :class:`~ganfit_core.fit.types.FitResult` to files.
 
 Units and axes:
 
@@ -18,7 +18,7 @@ Units and axes:
   ``expression`` coefficients so they sit in the fitted sockets. Their ICT UVs lie on other UV tiles,
   so they get flat colours instead of the face texture.
 - ``texture.png``: the UV albedo, row 0 at v = 1.
-- ``params.json``: every fitted parameter (see ``ganfit_core.fit_params``), the camera in the crop
+- ``params.json``: every fitted parameter (see ``ganfit_core.fit.params``), the camera in the crop
   (``focal_px``, ``principal_px``, ``rotation_matrix``, ``translation_mm``; OpenCV camera axes,
   ``v_cam = v_model @ R.T + t``), ``crop_to_photo``, ``photo_size``, the config and the units.
 - ``losses.json``: final loss terms, seconds per stage, warnings and the per-step history.
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ganfit_core.fit_types import FitResult
+from ganfit_core.fit.types import FitResult
 
 __all__ = ["export_glb", "export_obj", "export_texture", "export_params", "export_losses", "export_all",
            "split_seams", "EyeMeshes", "eye_meshes"]
@@ -134,7 +134,7 @@ def _eye_basis(path: str | None) -> _EyeBasis:
     is an opening, so the back of both balls behind it is coloured as the pupil too; the rest of the
     inner ball (hidden) is coloured as sclera.
     """
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     full = load_morphable_model("full", path=Path(path) if path is not None else None)
     v0, v1 = EYE_VERTICES

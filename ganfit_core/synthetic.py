@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganfit_core.fit_types import FitTarget
+from ganfit_core.fit.types import FitTarget
 from ganfit_core.metrics import procrustes_error_mm, psnr
 
 __all__ = ["SyntheticFace", "make_synthetic_face", "procrustes_error_mm", "psnr", "JAW_DEFAULT"]
@@ -78,7 +78,7 @@ def make_synthetic_face(
     The face fills about 60 % of the image width. Expression weights: a few random blendshapes
     at up to ``expression_scale``. Lighting: ambient 0.9 plus a random directional part.
     """
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix, project
     from ganfit_core.render.renderer import make_renderer
     from ganfit_core.texture.simple import SimpleTexturePrior

@@ -55,7 +55,7 @@ def app_module() -> Any:
 def serve_app(app_module: Any) -> Callable[..., contextlib.AbstractContextManager[str]]:
     """``serve_app(output_dir, **build_demo_kwargs)``: a context manager that serves the app on a free
     127.0.0.1 port and yields its URL; the server and its output store are closed on exit."""
-    from ganfit_core.ui_support import OutputStore
+    from ganfit_app.ui_support import OutputStore
 
     @contextlib.contextmanager
     def serving(output_dir: Path, **build_demo_kwargs: Any) -> Iterator[str]:

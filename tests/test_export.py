@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from ganfit_core.export import export_all, export_glb, export_obj, eye_meshes, split_seams
-from ganfit_core.fit_types import FitResult
+from ganfit_core.fit.types import FitResult
 
 
 def _result(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray) -> FitResult:
@@ -75,7 +75,7 @@ def test_export_all_writes_complete_set(tmp_path: Path) -> None:
 
 
 def test_ict_mesh_glb_vertex_count(ict_model_path: Path, tmp_path: Path) -> None:
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=ict_model_path)
     result = _result(model.mean.numpy(), model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy())
@@ -103,7 +103,7 @@ def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
     """An ICT face with identity and expression coefficients, and its (68, 3) landmark vertices (mm)."""
     import torch
 
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=model_path)
     identity = torch.linspace(-1.5, 1.5, 100)[None]

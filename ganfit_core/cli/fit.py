@@ -1,6 +1,6 @@
 """``python -m ganfit_core fit PHOTO --out DIR``: reconstruct a textured 3D face from a photo.
 
-Every :class:`~ganfit_core.fit_config.FitConfig` field is a flag (``--full-steps 40``,
+Every :class:`~ganfit_core.fit.config.FitConfig` field is a flag (``--full-steps 40``,
 ``--identity-weight 0.5``...), generated from the dataclass. Writes ``mesh.glb``, ``mesh.obj``,
 ``mesh.mtl``, ``texture.png``, ``params.json``, ``losses.json`` (and with ``--save-loss-plot`` a
 ``losses.png``; with ``--save-render`` a ``render.png``) into ``--out``.
@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ganfit_core.fit_config import FIELD_HELP, FitConfig, config_fields
+from ganfit_core.fit.config import FIELD_HELP, FitConfig, config_fields
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -80,7 +80,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the fit; returns the exit code (see EPILOG)."""
-    from ganfit_core.fit_config import ConfigError
+    from ganfit_core.fit.config import ConfigError
 
     try:
         config = config_from_args(args)
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 def _error_code(exc: BaseException) -> int | None:
     """Map library exceptions to exit codes (None: not a known kind)."""
     from ganfit_core.assets import AssetError
-    from ganfit_core.fit_types import FitCancelled
+    from ganfit_core.fit.types import FitCancelled
     from ganfit_core.texture.base import TexturePriorError
 
     if isinstance(exc, FitCancelled):
@@ -118,8 +118,8 @@ def _error_code(exc: BaseException) -> int | None:
 def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -> int:
     try:
         from ganfit_core.export import export_all
-        from ganfit_core.fitting import fit
-        from ganfit_core.target import prepare_target
+        from ganfit_core.fit.engine import fit
+        from ganfit_core.fit.target import prepare_target
 
         if not args.photo.is_file():
             raise FileNotFoundError(f"no such photo: {args.photo}")
@@ -128,7 +128,7 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
         result = _run_fit(fit(target, config, cancel=cancel), config, quiet=args.quiet)
         paths = export_all(result, args.out)
         if args.save_loss_plot:
-            from ganfit_core.loss_plot import draw_loss_plot
+            from ganfit_core.cli.loss_plot import draw_loss_plot
 
             paths["loss_plot"] = draw_loss_plot(result.history, Path(args.out) / "losses.png")
         if args.save_render:

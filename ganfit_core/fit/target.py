@@ -1,4 +1,4 @@
-"""Turn a photo into a :class:`~ganfit_core.fit_types.FitTarget`: load, detect, select, crop."""
+"""Turn a photo into a :class:`~ganfit_core.fit.types.FitTarget`: load, detect, select, crop."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ganfit_core.fit_types import FitTarget
+from ganfit_core.fit.types import FitTarget
 
 __all__ = ["prepare_target"]
 

@@ -15,7 +15,7 @@ class FitError(RuntimeError):
 
 
 class FitCancelled(Exception):  # noqa: N818  (the name reads as the event it is)
-    """Raised by :func:`ganfit_core.fitting.fit` when its ``cancel`` event is set (checked between steps)."""
+    """Raised by :func:`ganfit_core.fit.engine.fit` when its ``cancel`` is set (checked between steps)."""
 
 
 def landmark_hull_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -193,7 +193,7 @@ class FitResult:
 
 @dataclass(frozen=True)
 class FitEvent:
-    """One progress report of :func:`ganfit_core.fitting.fit` (emitted after every step).
+    """One progress report of :func:`ganfit_core.fit.engine.fit` (emitted after every step).
 
     Attributes:
         stage: stage name (``rigid``, ``shape``, ``full``, ``detail``) or ``done`` for the last event.

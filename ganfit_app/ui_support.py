@@ -342,7 +342,7 @@ class Throttle:
 
 
 def status_line(event: Any) -> str:
-    """One line for a :class:`~ganfit_core.fit_types.FitEvent`: stage, progress, elapsed time, loss.
+    """One line for a :class:`~ganfit_core.fit.types.FitEvent`: stage, progress, elapsed time, loss.
 
     Example:
         >>> from types import SimpleNamespace

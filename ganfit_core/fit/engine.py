@@ -1,6 +1,6 @@
 """GANFIT fitting: optimise shape, expression, pose, camera, lighting and texture against a photo.
 
-:func:`fit` runs up to four stages with Adam (see :class:`~ganfit_core.fit_config.FitConfig`):
+:func:`fit` runs up to four stages with Adam (see :class:`~ganfit_core.fit.config.FitConfig`):
 
 1. ``rigid``  — rotation, translation and focal length from the landmarks.
 2. ``shape``  — identity and expression from the landmarks (+ regularisers); pose keeps adapting.
@@ -9,13 +9,13 @@
 4. ``detail`` — optional: a per-texel UV residual on top of the prior's texture (pixel loss +
    smoothness + left/right symmetry).
 
-It is a generator of :class:`~ganfit_core.fit_types.FitEvent` (one per step; the last one has
-``stage == "done"`` and the :class:`~ganfit_core.fit_types.FitResult`). Cancellation: when the
-``cancel`` event is set, the next step raises :class:`~ganfit_core.fit_types.FitCancelled`.
+It is a generator of :class:`~ganfit_core.fit.types.FitEvent` (one per step; the last one has
+``stage == "done"`` and the :class:`~ganfit_core.fit.types.FitResult`). Cancellation: when the
+``cancel`` event is set, the next step raises :class:`~ganfit_core.fit.types.FitCancelled`.
 Divergence (a non-finite loss or parameter): the stage's best parameters are restored, the stage
 ends early and a warning is added to the result. Same seed and device give the same result.
 
-Sliding jawline: see :func:`ganfit_core.losses.slide_contour` (each contour landmark picks the
+Sliding jawline: see :func:`ganfit_core.fit.losses.slide_contour` (each contour landmark picks the
 nearest of its neighbouring ICT extended-jawline vertices at every step).
 """
 
@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganfit_core import losses as L
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_params import FaceParameters, matrix_to_axis_angle
-from ganfit_core.fit_types import FitCancelled, FitError, FitEvent, FitResult, FitTarget, face_skin_mask
-from ganfit_core.optim import Adam
+from ganfit_core.fit import losses as L
+from ganfit_core.fit.config import FitConfig
+from ganfit_core.fit.optim import Adam
+from ganfit_core.fit.params import FaceParameters, matrix_to_axis_angle
+from ganfit_core.fit.types import FitCancelled, FitError, FitEvent, FitResult, FitTarget, face_skin_mask
 from ganfit_core.render.camera import FRONTAL_ROTATION
 
 __all__ = ["fit", "resolve_device", "FitContext", "build_context", "JAW_CENTRES", "LANDMARK_SCALE"]
@@ -94,7 +94,7 @@ def _context_key(config: FitConfig) -> tuple:
 
 def build_context(config: FitConfig) -> FitContext:
     """Load the morphable model, texture prior, renderer and (if weighted) the identity network."""
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
     from ganfit_core.texture import load_texture_prior
 
@@ -348,7 +348,7 @@ def fit(
     """Fit the morphable model and texture prior to ``target``; yields a FitEvent after every step.
 
     Args:
-        target: the crop and landmarks (see :func:`ganfit_core.target.prepare_target`).
+        target: the crop and landmarks (see :func:`ganfit_core.fit.target.prepare_target`).
         config: settings (default ``FitConfig()``).
         cancel: when set, the next step raises :class:`FitCancelled`.
         context: prebuilt components (:func:`build_context`) to skip loading them again; it must
