@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganfit_core.fit.types import FitTarget
+from ganfit_core.fitting.types import FitTarget
 from ganfit_core.metrics import procrustes_error_mm, psnr
 
 __all__ = ["SyntheticFace", "make_synthetic_face", "procrustes_error_mm", "psnr", "JAW_DEFAULT"]

@@ -11,7 +11,7 @@ import pytest
 import trimesh
 
 from ganfit_core.export import export_all, export_glb, export_obj, eye_meshes, split_seams
-from ganfit_core.fit.types import FitResult
+from ganfit_core.fitting.types import FitResult
 
 
 def _result(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray) -> FitResult:

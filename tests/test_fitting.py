@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.fit.config import FitConfig
-from ganfit_core.fit.engine import FitContext, build_context, fit
-from ganfit_core.fit.types import FitCancelled, FitEvent
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.engine import FitContext, build_context, fit
+from ganfit_core.fitting.types import FitCancelled, FitEvent
 from ganfit_core.synthetic import make_synthetic_face, procrustes_error_mm, psnr
 
 SIZE = 128
@@ -119,7 +119,7 @@ def test_cancel_raises(context: FitContext, face) -> None:  # noqa: ANN001
 
 
 def test_divergence_keeps_best_parameters(context: FitContext, face, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    import ganfit_core.fit.engine as fitting
+    import ganfit_core.fitting.engine as fitting
 
     calls = {"n": 0}
     original = fitting.L.landmark_loss

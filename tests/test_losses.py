@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.fit import losses as L
-from ganfit_core.fit.config import ConfigError, FitConfig
-from ganfit_core.fit.optim import Adam
-from ganfit_core.fit.params import matrix_to_axis_angle
-from ganfit_core.fit.types import landmark_hull_mask
+from ganfit_core.fitting import losses as L
+from ganfit_core.fitting.config import ConfigError, FitConfig
+from ganfit_core.fitting.optim import Adam
+from ganfit_core.fitting.params import matrix_to_axis_angle
+from ganfit_core.fitting.types import landmark_hull_mask
 from ganfit_core.render.camera import axis_angle_to_matrix
 from ganfit_core.texture import TexturePriorError, load_texture_prior
 from ganfit_core.texture.simple import SKIN_TONE, SimpleTexturePrior

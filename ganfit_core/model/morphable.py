@@ -29,8 +29,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REGIONS: tuple[str, ...] = ("narrow_face", "face", "face_neck", "full")
-NUM_LANDMARKS = 68
+from ganfit_core.model.layout import (
+    JAW_CENTRES,
+    JAW_LEFT_LANDMARKS,
+    JAW_RIGHT_LANDMARKS,
+    NUM_LANDMARKS,
+    REGIONS,
+)
+
+__all__ = ["MorphableModel", "load_morphable_model", "REGIONS", "NUM_LANDMARKS"]
 _METADATA_KEY = "ganfit"
 
 
@@ -116,6 +123,14 @@ class MorphableModel(nn.Module):
             m = expression.shape[1]
             out = torch.addmm(out, expression.to(dtype), self.expression_basis[:m].reshape(m, width))
         return out.reshape(batch, self.num_vertices, 3)
+
+    def default_landmark_vertices(self) -> torch.Tensor:
+        """(68,) int64 region vertex of each landmark, contour landmarks on their :data:`JAW_CENTRES`
+        jawline candidates (where the sliding jawline starts)."""
+        idx = self.landmark_indices.clone()
+        idx[JAW_RIGHT_LANDMARKS] = self.jaw_right[list(JAW_CENTRES)]
+        idx[JAW_LEFT_LANDMARKS] = self.jaw_left[list(JAW_CENTRES)]
+        return idx
 
     def extra_repr(self) -> str:
         return (f"region={self.region!r}, vertices={self.num_vertices}, faces={self.faces.shape[0]}, "
