@@ -10,6 +10,7 @@ import dataclasses
 import importlib.util
 import math
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -105,6 +106,21 @@ def _literal_choices(hint: Any) -> tuple[str, ...]:
     return ()
 
 
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls``; a field whose annotation cannot be resolved maps to None."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        namespace = {"typing": typing, **vars(sys.modules.get(cls.__module__, typing))}
+        hints: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            try:
+                hints[f.name] = eval(f.type, namespace) if isinstance(f.type, str) else f.type  # noqa: S307
+            except (NameError, SyntaxError, TypeError):
+                hints[f.name] = None
+        return hints
+
+
 def _choices_for(name: str, hint: Any) -> tuple[str, ...]:
     choices = _literal_choices(hint)
     if name == "texture_prior" and choices:  # only the priors usable here
@@ -168,7 +184,7 @@ def config_controls(config: Any, _prefix: tuple[str | int, ...] = ()) -> list[Co
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
     controls: list[ConfigControl] = []
-    hints = typing.get_type_hints(type(config))
+    hints = _type_hints(type(config))
     for field in dataclasses.fields(config):
         if field.name.startswith("_"):
             continue
