@@ -200,7 +200,7 @@ def test_fit_leaves_the_global_generator_alone(context: FitContext, face) -> Non
 def test_run_to_end_and_fit_run() -> None:
     with pytest.raises(FitError, match="without a result"):
         run_to_end(iter(()))
-    progress = FitEvent("rigid", 0, 1, 1, 1, {"total": 1.0})
+    progress = FitEvent("rigid", 0, 1, 1, 1, {"total": 1.0}, 0.0)
     seen: list[int] = []
     with pytest.raises(FitError):
         run_to_end([progress, progress], lambda e: seen.append(e.step))
