@@ -44,9 +44,9 @@ def ict_model_path(ict_archive: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def app_module() -> Any:
     """``app.py`` from the repository root, imported once (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("ganfit_app", REPO_ROOT / "app.py")
+    spec = importlib.util.spec_from_file_location("app", REPO_ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["ganfit_app"] = module
+    sys.modules["app"] = module
     spec.loader.exec_module(module)
     return module
 
