@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ganfit_core.errors import check_shape
 from ganfit_core.model.layout import (
     JAW_CENTRES,
     JAW_LEFT_LANDMARKS,
@@ -42,9 +43,11 @@ _METADATA_KEY = "ganfit"
 
 
 def _check_coefficients(name: str, coeffs: torch.Tensor, max_count: int) -> None:
+    """(B, K) with K <= ``max_count``: the shape through the shared checker, then the bound."""
     if not isinstance(coeffs, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor of shape (B, K<={max_count}), got {type(coeffs)}")
-    if coeffs.ndim != 2 or coeffs.shape[1] > max_count:
+    check_shape(coeffs, "B K", name)
+    if coeffs.shape[1] > max_count:
         raise ValueError(f"{name}: expected shape (B, K<={max_count}), got {tuple(coeffs.shape)}")
 
 
