@@ -87,12 +87,11 @@ def rms_mm(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def run(source: Path, count: int, overrides: dict[str, int]) -> dict:
+    from ganfit_core.face.identity import load_identity_network
     from ganfit_core.fitting.config import FitConfig
     from ganfit_core.fitting.context import build_context
     from ganfit_core.fitting.engine import fit, run_to_end
     from ganfit_core.fitting.target import prepare_target
-
-    from ganfit_core.face.identity import load_identity_network
 
     config = FitConfig().replace(**overrides) if overrides else FitConfig()
     ctx = build_context(config)

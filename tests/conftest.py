@@ -111,22 +111,13 @@ def ict_face_glb_inputs(ict_model_path: Path) -> Callable[..., dict]:
     arguments of :func:`ganfit_core.export_animated.write_face_glb` for that ICT face and its eyes."""
     import numpy as np
 
-    from ganfit_core.export import (
-        EYE_VERTICES,
-        IRIS_RGB,
-        IRIS_VERTICES,
-        PUPIL_RGB,
-        SCLERA_RGB,
-        SCLERA_VERTICES,
-        _eye_basis,
-    )
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.eyes import IRIS_RGB, PUPIL_RGB, SCLERA_RGB, load_eye_basis
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=ict_model_path)
-    eyes = _eye_basis(str(ict_model_path))
+    eyes = load_eye_basis(ict_model_path)
     basis = model.expression_basis.numpy()
-    sides = {side: np.r_[s[0]:s[1], i[0]:i[1]] - EYE_VERTICES[0]
-             for side, s, i in zip(("Left", "Right"), SCLERA_VERTICES, IRIS_VERTICES, strict=True)}
+    sides = {"Left": np.flatnonzero(eyes.mean[:, 0] > 0), "Right": np.flatnonzero(eyes.mean[:, 0] <= 0)}
 
     def make(identity: Any, expression: Any, texture: Any) -> dict:
         k = len(identity)

@@ -15,7 +15,7 @@ def test_arkit_list_is_apples_52_unique_names() -> None:
 
 
 def test_every_ict_shape_maps_and_covers_arkit(ict_model_path: Path) -> None:
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     ict = load_morphable_model("face", path=ict_model_path).expression_names
     assert len(ict) == 53

@@ -42,7 +42,7 @@ def test_light_direction_axes() -> None:
 @pytest.fixture(scope="module")
 def rerenderer(ict_model_path: Path) -> FaceRerenderer:
     """The ICT mean face, frontal, 1 m away, grey albedo, ambient light of 1."""
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.camera import FRONTAL_ROTATION
     from ganfit_core.render.renderer import make_renderer
 
