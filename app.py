@@ -6,10 +6,15 @@ Event chain of the Run button (each step is an API endpoint, see README "API"):
    then yields the UV texture, the downloads (GLB, OBJ zip, params JSON), the per-stage timings
    and the GLB path into a ``gr.State``.
 2. ``/show_model`` — a plain function that moves that GLB path into ``gr.Model3D`` (a Model3D
-   value coming straight from a generator never mounts its canvas in the browser).
+   value coming straight from a generator never mounts its canvas in the browser). The viewer shows
+   ``mesh_unlit.glb`` (the albedo as it is: Model3D's own environment light tints PBR materials
+   violet); the download is the lit, animatable ``mesh.glb``.
+3. (no API) the "animate and relight" panel is reset to the fitted expression and re-rendered; its
+   sliders (a few ARKit expressions, a light direction) re-render the fitted face with our renderer,
+   no refit (``ganfit_app.pose``).
 
 ``/cancel`` stops the session's running fit. Heavy work lives in ``ganfit_core``; widget-free
-helpers in the ``ganfit_app`` package (``ui_support``, ``updates``).
+helpers in the ``ganfit_app`` package (``ui_support``, ``updates``, ``pose``).
 
 Errors: a :class:`ganfit_core.errors.UserInputError` (bad photo, no usable face, setting out of its
 range) is shown with its message; anything else is logged and shown as a generic internal error.
@@ -28,11 +33,12 @@ from typing import Any
 
 import gradio as gr
 
+from ganfit_app import pose as posing
 from ganfit_app import ui_support
 from ganfit_app.updates import KEEP, ReconstructUpdate
 from ganfit_core.assets import AssetError
 from ganfit_core.errors import FitCancelled
-from ganfit_core.export import export_all
+from ganfit_core.export import export_all, load_expression_shapes
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.engine import FitRun, fit
 from ganfit_core.fitting.target import prepare_target
@@ -112,6 +118,8 @@ def make_reconstruct(
     """The streaming handler: ``(photo, cancel_flag, face_index, *control_values)``."""
     base_config = FitConfig()
     eye_basis: list[EyeBasis] = []  # loaded on the first export that needs it, then reused
+    shapes: dict[str, Any] = {}  # expression shapes per region, loaded on first use
+    pose_renderer: list[Any] = []  # the CPU renderer of the "animate and relight" panel
 
     def eyes_for(result: FitResult) -> EyeBasis | bool:
         if result.region not in EYELESS_REGIONS:
@@ -119,6 +127,18 @@ def make_reconstruct(
         if not eye_basis:
             eye_basis.append(load_eye_basis())
         return eye_basis[0]
+
+    def shapes_for(result: FitResult) -> Any:
+        if result.region not in shapes:
+            shapes[result.region] = load_expression_shapes(result.region)
+        return shapes[result.region]
+
+    def posable_for(result: FitResult) -> posing.Posable:
+        if not pose_renderer:
+            from ganfit_core.render.renderer import make_renderer
+
+            pose_renderer.append(make_renderer("torch", device="cpu"))
+        return posing.make_posable(result, shapes_for(result), pose_renderer[0])
 
     @gpu_task
     def reconstruct(photo: Any, cancel_flag: Any, face_index: float | None, *values: Any) -> Iterator[tuple]:
@@ -161,8 +181,10 @@ def make_reconstruct(
                     yield ReconstructUpdate(history.frame(), preview, ui_support.status_line(event))
             result = run.result
             run_dir = store.new_run_dir()
-            exported = export_all(result, run_dir, eyes=eyes_for(result))
+            exported = export_all(result, run_dir, eyes=eyes_for(result), expressions=shapes_for(result))
+            viewer_glb = exported.pop("glb_unlit")  # Model3D shows the albedo as it is (unlit)
             downloads = ui_support.package_downloads(exported, run_dir)
+            posable = posable_for(result)
         except FitCancelled:
             yield ReconstructUpdate(plot=history.frame() if len(history) else KEEP, preview=preview,
                                     status="Cancelled.")
@@ -190,7 +212,8 @@ def make_reconstruct(
             texture=result.texture,
             downloads=downloads.paths(),
             timings=ui_support.timing_table(result.stage_seconds),
-            glb_path=str(downloads.glb),
+            glb_path=str(viewer_glb),
+            posable=posable,
         )
 
     # Name the API parameters after the config fields (``client.predict(..., full_steps=20)``).
@@ -206,6 +229,23 @@ def make_reconstruct(
 def show_model(glb_path: str | None) -> str | None:
     """The GLB path of the last finished fit (for ``gr.Model3D``)."""
     return glb_path or None
+
+
+def pose_reset(posable: posing.Posable | None) -> tuple:
+    """After a fit: the sliders at the fitted weights, the light off, and the re-rendered face."""
+    if posable is None:
+        return (*(gr.skip() for _ in posing.POSE_SLIDERS), gr.skip(), gr.skip(), gr.skip(), None)
+    values = posing.fitted_values(posable)
+    return (*values, False, 0.0, 0.0, posing.render_pose(posable, values, False, 0.0, 0.0))
+
+
+def repose(posable: posing.Posable | None, *values: Any) -> Any:
+    """Re-render the fitted face: ``(posable, *slider values, directional, azimuth, elevation)``."""
+    if posable is None:
+        raise gr.Error("Run a fit first: the sliders pose the fitted face.", print_exception=False)
+    *weights, directional, azimuth, elevation = values
+    return posing.render_pose(posable, [float(w) for w in weights], bool(directional), float(azimuth),
+                              float(elevation))
 
 
 def cancel(cancel_flag: ui_support.CancelFlag) -> str:
@@ -231,6 +271,7 @@ def build_demo(
         )
         cancel_state = gr.State(ui_support.CancelFlag())
         glb_state = gr.State(None)
+        posable_state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.Image(
@@ -289,19 +330,45 @@ def build_demo(
                         headers=["stage", "seconds"], label="Time per stage", interactive=False
                     )
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                with gr.Accordion("Animate and relight (after a fit)", open=True, elem_id="pose-panel"):
+                    with gr.Row():
+                        with gr.Column(scale=1):
+                            pose_sliders = [
+                                gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=s.label,
+                                          elem_id=f"pose-{s.key.replace('_', '-')}")
+                                for s in posing.POSE_SLIDERS
+                            ]
+                            directional = gr.Checkbox(value=False, elem_id="pose-directional",
+                                                      label="directional light (else the fitted light)")
+                            az_limit, el_limit = posing.LIGHT_LIMITS_DEG
+                            azimuth = gr.Slider(-az_limit, az_limit, value=0.0, step=5.0,
+                                                label="light azimuth (°, + from the viewer's right)",
+                                                elem_id="pose-azimuth")
+                            elevation = gr.Slider(-el_limit, el_limit, value=0.0, step=5.0,
+                                                  label="light elevation (°, + from above)",
+                                                  elem_id="pose-elevation")
+                        pose_image = gr.Image(label="Re-rendered (our renderer, no refit)", interactive=False,
+                                              height=300, scale=1, elem_id="pose-image")
 
         reconstruct = make_reconstruct(controls, store, update_interval_s)
         run_event = run_button.click(
             reconstruct,
             inputs=[photo, cancel_state, face_index, *(widgets[c.key] for c in controls)],
-            outputs=[plot, preview, status, texture, downloads, timings, glb_state],
+            outputs=[plot, preview, status, texture, downloads, timings, glb_state, posable_state],
             api_name="reconstruct",
             concurrency_id="fit",
             concurrency_limit=1,
             show_progress="minimal",
             preprocess=False,
         )
-        run_event.success(show_model, inputs=[glb_state], outputs=[model], api_name="show_model")
+        shown = run_event.success(show_model, inputs=[glb_state], outputs=[model], api_name="show_model")
+        pose_inputs = [*pose_sliders, directional, azimuth, elevation]
+        shown.then(pose_reset, inputs=[posable_state], outputs=[*pose_inputs, pose_image], api_name=False)
+        for widget in pose_inputs:
+            (widget.input if isinstance(widget, gr.Slider) else widget.change)(
+                repose, inputs=[posable_state, *pose_inputs], outputs=[pose_image], api_name=False,
+                trigger_mode="always_last", show_progress="hidden", concurrency_id="pose",
+                concurrency_limit=2)
         cancel_button.click(
             cancel,
             inputs=[cancel_state],

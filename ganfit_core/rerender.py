@@ -22,7 +22,7 @@ import torch
 from ganfit_core.render.camera import PinholeCamera
 from ganfit_core.render.lighting import sh_basis, sh_shading
 
-__all__ = ["FaceScene", "FaceRerenderer", "directional_sh", "light_direction"]
+__all__ = ["FaceScene", "FaceRerenderer", "scene_from_result", "directional_sh", "light_direction"]
 
 
 
@@ -187,3 +187,19 @@ class FaceRerenderer:
             back = torch.as_tensor(np.array(background), device=cam.device).float().div(255.0)[None]
         image = out.image + (1.0 - out.mask) * back
         return (image[0].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def scene_from_result(result: object, expression_basis: np.ndarray) -> FaceScene:
+    """The :class:`FaceScene` of a :class:`~ganfit_core.fitting.types.FitResult`.
+
+    Args:
+        result: the fit (its mesh, texture, ``face`` coefficients and lighting, ``camera``).
+        expression_basis: (E, V, 3) mm, the expression shapes of ``result.region``
+            (:func:`ganfit_core.export.load_expression_shapes`).
+    """
+    camera = result.camera
+    return FaceScene(vertices=result.vertices, faces=result.faces, uvs=result.uvs, uv_faces=result.uv_faces,
+                     texture=result.texture, expression=result.face.expression,
+                     expression_basis=expression_basis, expression_names=tuple(result.face.expression_names),
+                     rotation=camera.rotation, translation=camera.translation, focal_px=float(camera.focal),
+                     principal_px=camera.principal, size=int(camera.image_size[0]), sh=result.face.sh)

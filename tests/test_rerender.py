@@ -91,3 +91,32 @@ def test_light_from_the_right_brightens_the_right(rerenderer: FaceRerenderer) ->
     assert left > right + 15
     with pytest.raises(ValueError, match="background"):
         rerenderer.render(background=np.zeros((8, 8, 3), np.uint8))
+
+
+def test_app_pose_panel_renders_a_fit_result(rerenderer: FaceRerenderer) -> None:
+    """``ganfit_app.pose`` on a FitResult-shaped value: fitted slider values, then a changed frame."""
+    from types import SimpleNamespace
+
+    from ganfit_app.pose import POSE_SIZE, POSE_SLIDERS, fitted_values, make_posable, render_pose
+
+    scene = rerenderer.scene
+    expression = np.zeros(53, np.float32)
+    expression[scene.expression_names.index("mouthSmile_L")] = 0.4
+    vertices = scene.vertices + np.tensordot(expression, scene.expression_basis, axes=1)
+    result = SimpleNamespace(
+        vertices=vertices, faces=scene.faces, uvs=scene.uvs, uv_faces=scene.uv_faces, texture=scene.texture,
+        face=SimpleNamespace(expression=expression, expression_names=scene.expression_names, sh=scene.sh),
+        camera=SimpleNamespace(rotation=scene.rotation, translation=scene.translation, focal=scene.focal_px,
+                               principal=scene.principal_px, image_size=(scene.size, scene.size)),
+        render=np.full((scene.size, scene.size, 3), 90, np.uint8))
+    posable = make_posable(result, scene.expression_basis, rerenderer.renderer)
+    values = fitted_values(posable)
+    assert values == [0.0, 0.4, 0.0, 0.0, 0.0]  # jaw, smile left, smile right, brows, blink
+    fitted = render_pose(posable, values, False, 0.0, 0.0)
+    assert fitted.shape == (POSE_SIZE, POSE_SIZE, 3)
+    assert (fitted[0, 0] == 90).all()  # the fit's render is the background
+    smiling = render_pose(posable, [0.0, 1.0, 1.0, 0.0, 0.0], False, 0.0, 0.0)
+    relit = render_pose(posable, values, True, 60.0, 10.0)
+    assert np.abs(smiling.astype(int) - fitted).max() > 20 and np.abs(relit.astype(int) - fitted).max() > 20
+    with pytest.raises(ValueError, match="slider values"):
+        render_pose(posable, [0.0] * (len(POSE_SLIDERS) + 1), False, 0.0, 0.0)
