@@ -181,6 +181,9 @@ class FitResult:
         crop_to_photo: (3, 3) crop px -> photo px.
         photo_size: (width, height) px.
         target_landmarks: (68, 2) float32 detected landmarks, crop px.
+        other_views: a fit of several photos of one person (``fit([a, b, ...])``): this result is the
+            first photo's, and these are the others' (the same identity, ``texture`` and texture
+            latent; their own expression, camera, pose, light, render and crop). Empty for one photo.
     """
 
     vertices: np.ndarray
@@ -201,6 +204,7 @@ class FitResult:
     crop_to_photo: np.ndarray
     photo_size: tuple[int, int]
     target_landmarks: np.ndarray
+    other_views: tuple[FitResult, ...] = ()
 
 
 @dataclass(frozen=True)
