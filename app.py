@@ -144,6 +144,9 @@ def make_reconstruct(
     def reconstruct(photo: Any, cancel_flag: Any, face_index: float | None, *values: Any) -> Iterator[tuple]:
         """Fit the photo; yields (plot, preview, status, texture, downloads, timings, glb_path).
 
+        ``values``: the config controls, then ``more_photos`` (optional further photos of the same
+        person: one face is fitted to all of them).
+
         Runs with ``preprocess=False`` so that an unreadable upload reaches ``prepare_target``
         and fails there with a clear message: ``photo`` is Gradio's raw file payload.
         """
@@ -152,8 +155,10 @@ def make_reconstruct(
 
     def _updates(photo: Any, cancel_flag: Any, face_index: float | None,
                  values: tuple) -> Iterator[ReconstructUpdate]:
+        *values, more_photos = values if len(values) > len(controls) else (*values, None)
         try:
             photo = ui_support.photo_path(photo)
+            extra_photos = ui_support.photo_paths(more_photos)
         except Exception as exc:  # a message, never a traceback
             raise _error(exc) from exc
         if not photo:
@@ -168,9 +173,11 @@ def make_reconstruct(
             config = ui_support.apply_controls(base_config, controls, values)
             index = None if face_index is None else int(face_index)
             target = prepare_target(photo, face_index=index, resolution=config.render_size)
+            targets = [target] + [prepare_target(p, face_index=index, resolution=config.render_size)
+                                  for p in extra_photos]
             throttle = ui_support.Throttle(update_interval_s)
             plotted_terms: tuple[str, ...] = ()
-            run = FitRun(fit(target, config, cancel=cancel_flag.event))
+            run = FitRun(fit(target if len(targets) == 1 else targets, config, cancel=cancel_flag.event))
             for event in run:
                 preview = event.preview if event.preview is not None else preview
                 history.add(event.step, ui_support.plot_terms(event.losses))
@@ -194,6 +201,9 @@ def make_reconstruct(
         except Exception as exc:  # shown as a message, never a traceback; the app keeps serving
             raise _error(exc) from exc
         notes = list(result.warnings)
+        if result.other_views:
+            count = 1 + len(result.other_views)
+            notes.insert(0, f"One face fitted to {count} photos (shown: the first one's).")
         num_faces = target.num_faces
         if num_faces > 1:
             chosen = "the largest" if index is None else f"face {index}"
@@ -222,6 +232,7 @@ def make_reconstruct(
         [inspect.Parameter("photo", kind), inspect.Parameter("cancel_flag", kind)]
         + [inspect.Parameter("face_index", kind, default=None)]
         + [inspect.Parameter(c.key.replace(".", "_"), kind, default=c.default) for c in controls]
+        + [inspect.Parameter("more_photos", kind, default=None)]
     )
     return reconstruct
 
@@ -277,6 +288,9 @@ def build_demo(
                 photo = gr.Image(
                     label="Photo", type="filepath", sources=["upload", "webcam"], height=320, elem_id="photo"
                 )
+                more_photos = gr.File(label="More photos of the same person (optional: one face from all)",
+                                      file_count="multiple", file_types=["image"], elem_id="more-photos",
+                                      height=90)
                 with gr.Row():
                     run_button = gr.Button("Run", variant="primary", elem_id="run")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -353,7 +367,7 @@ def build_demo(
         reconstruct = make_reconstruct(controls, store, update_interval_s)
         run_event = run_button.click(
             reconstruct,
-            inputs=[photo, cancel_state, face_index, *(widgets[c.key] for c in controls)],
+            inputs=[photo, cancel_state, face_index, *(widgets[c.key] for c in controls), more_photos],
             outputs=[plot, preview, status, texture, downloads, timings, glb_state, posable_state],
             api_name="reconstruct",
             concurrency_id="fit",
