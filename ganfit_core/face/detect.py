@@ -347,7 +347,7 @@ def select_face(
         ganfit_core.face.errors.NoFaceError: No face found in the photo: ...
     """
     if index is not None:
-        check_face_index(index)
+        index = check_face_index(index)
     if not detections:
         raise NoFaceError(
             "No face found in the photo: faces from about 40 px across are looked for, upright or turned "
