@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["box_of_points", "points_from_rotated", "points_to_rotated", "rotate_image", "rotated_size"]
+__all__ = [
+    "box_of_points",
+    "points_from_rotated",
+    "points_to_rotated",
+    "rotate_image",
+    "rotated_size",
+    "view_to_photo_matrix",
+]
 
 
 def rotate_image(image: np.ndarray, k: int) -> np.ndarray:
@@ -48,3 +55,18 @@ def points_from_rotated(points: np.ndarray, size: tuple[int, int], k: int) -> np
 def box_of_points(points: np.ndarray) -> np.ndarray:
     """(4,) x0, y0, x1, y1 enclosing points (N, 2)."""
     return np.concatenate([points.min(axis=0), points.max(axis=0)])
+
+
+def view_to_photo_matrix(size: tuple[int, int], k: int) -> np.ndarray:
+    """(3, 3) affine matrix taking homogeneous points of ``rotate_image(photo, k)`` to the photo of
+    ``size`` (W, H): :func:`points_from_rotated` as a matrix, to compose with crop transforms.
+
+    Example:
+        >>> m = view_to_photo_matrix((40, 30), 1)
+        >>> (m @ [2.0, 30.0, 1.0]).tolist()
+        [10.0, 2.0, 1.0]
+    """
+    origin, x_unit, y_unit = points_from_rotated(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), size, k)
+    matrix = np.eye(3)
+    matrix[:2, 0], matrix[:2, 1], matrix[:2, 2] = x_unit - origin, y_unit - origin, origin
+    return matrix
