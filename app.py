@@ -83,6 +83,12 @@ def _control_widget(control: ui_support.ConfigControl) -> gr.components.Componen
     if control.kind == "bool":
         return gr.Checkbox(value=control.default, **common)
     limits = {"minimum": control.minimum, "maximum": control.maximum}  # FitConfig's ranges
+    bounded = control.minimum is not None and control.maximum is not None
+    if bounded and control.group in ("Iterations", "Loss weights"):
+        # Sliders over FitConfig's accepted range, the default marked in the caption.
+        marked = {**common, "info": f"{control.help} (default: {control.default})".strip()}
+        step = 1 if control.kind == "int" else 0.0001
+        return gr.Slider(value=control.default, step=step, **limits, **marked)
     if control.kind == "int":
         return gr.Number(value=control.default, precision=0, **limits, **common)
     if control.kind == "float":

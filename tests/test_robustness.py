@@ -410,3 +410,23 @@ def _app_fit(photo: Path, config: FitConfig, folder: Path) -> np.ndarray:
         return np.asarray(texture)
     finally:
         store.close()
+
+
+def test_app_iterations_and_loss_weights_are_sliders_over_the_config_ranges(app_module: object) -> None:
+    """The design card asks for iteration and loss-weight sliders (they were number boxes)."""
+    import gradio as gr
+
+    from ganfit_app.ui_support import OutputStore
+    from ganfit_core.fitting.config import FIELD_RANGES
+
+    store = OutputStore()
+    try:
+        demo = app_module.build_demo(store)  # type: ignore[attr-defined]
+        by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+        for name in ("rigid_steps", "detail_steps", "identity_weight", "landmark_weight"):
+            widget = by_id[app_module.control_elem_id(name)]  # type: ignore[attr-defined]
+            assert isinstance(widget, gr.Slider), name
+            assert (widget.minimum, widget.maximum) == FIELD_RANGES[name]
+            assert widget.value == getattr(FitConfig(), name) and "default" in (widget.info or "")
+    finally:
+        store.close()
