@@ -63,9 +63,10 @@ MIRROR_68 = (
 #: or 180° and still boxed by the detector (it boxes most upside-down faces with scores 0.54–0.91,
 #: while the landmark net draws an upright face into the box): 0.050–0.168.
 CONSISTENCY_LIMIT = 0.04
-#: Smallest face (px across) looked for in the photo turned by 90°, 180° and 270° (a coarser search
-#: than upright, which goes down to 40 px, to keep the no-face case within a few seconds).
-ROTATED_MIN_FACE_PX = 80.0
+#: Smallest face (px across) looked for in the photo turned by 90°, 180° and 270°: a coarser search
+#: than upright (which goes down to 40 px), since three turned pyramids are what a photo without
+#: any face costs.
+ROTATED_MIN_FACE_PX = 120.0
 
 
 @dataclass(frozen=True)

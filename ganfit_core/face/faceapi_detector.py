@@ -175,11 +175,12 @@ DETECTABLE_BOX_PX = 48.0
 CELL_PX = 32
 #: Scale ratio between successive pyramid levels (the net finds faces over a ~5× range of sizes).
 LEVEL_STEP = 2.5
-#: Largest tile side a fine pyramid level is cut into, and the tiles' overlap (input px; larger
-#: faces were looked for at the coarser levels). 640 px tiles run at ~0.7 µs/px here, 1024–1664 px
+#: Largest tile side a fine pyramid level is cut into, and the tiles' overlap (input px: a face a
+#: level must find is below ~DETECTABLE_BOX_PX × LEVEL_STEP = 120 px, larger ones were looked for
+#: at the coarser levels). 640 px tiles run at ~0.7 µs/px here, 1024–1664 px
 #: inputs at 1.3–1.8× that per pixel; they also bound the activations (~26 MB for the first layer).
 TILE_PX = 640
-TILE_OVERLAP_PX = 160
+TILE_OVERLAP_PX = 128
 
 
 class TinyFaceDetector:
@@ -190,8 +191,10 @@ class TinyFaceDetector:
     level finds nothing does the search go finer: each next level sees the photo about
     :data:`LEVEL_STEP` times larger, cut into :data:`TILE_PX` tiles, down to the scale at which a
     face of ``min_face_px`` photo px is :data:`DETECTABLE_BOX_PX` input px (at most
-    ``max_upscale``; a level never holds more than ``max_level_pixels``). A portrait costs one
-    level as before; a 150 px face in a 6000 px photo is found two or three levels down.
+    ``max_upscale``; a level never holds more than ``max_level_pixels``, so in a 4096×3072 photo
+    faces from ~85 px are found, from 40 px up to 2048×1536). A portrait costs one level as before;
+    a 150 px face in a 4000 px photo is found two levels down; a photo without any face costs the
+    whole pyramid (measured in bench/robustness.py).
     """
 
     def __init__(
@@ -203,7 +206,7 @@ class TinyFaceDetector:
         iou_threshold: float = 0.4,
         min_face_px: float = 40.0,
         max_upscale: float = 2.0,
-        max_level_pixels: int = 8_000_000,
+        max_level_pixels: int = 4_000_000,
     ) -> None:
         if not input_sizes or any(size <= 0 or size % 32 for size in input_sizes):
             raise ValueError(f"input sizes must be positive multiples of 32, got {input_sizes}")
