@@ -1,4 +1,6 @@
-"""Asset registry: local folder, a fake Hugging Face Hub on 127.0.0.1, builders, CLI."""
+"""Asset registry: local folder, a fake Hugging Face Hub on 127.0.0.1, builders, CLI.
+
+Upstream sources, the mirror, provenance and content checks are in test_asset_sources.py."""
 
 from __future__ import annotations
 
@@ -85,7 +87,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GANFIT_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("GANFIT_SOURCE_DIR", str(tmp_path / "sources"))
-    for name in ("HF_HUB_CACHE", "GANFIT_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
+    monkeypatch.setenv("GANFIT_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("HF_HUB_CACHE", "GANFIT_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "GANFIT_MIRROR",
+                 "GANFIT_HUB_REPO"):
         monkeypatch.delenv(name, raising=False)
     module = types.ModuleType("ganfit_fake_builder")
     module.build = _fake_builder  # type: ignore[attr-defined]
@@ -266,4 +270,7 @@ def test_builds_ict_model_from_shared(env: Path, ict_archive: Path, monkeypatch:
     monkeypatch.setenv("GANFIT_OFFLINE", "1")
     path = resolve("ict_face_model", source_dir=ict_archive.parent.parent)
     assert path == env / "weights" / "ict_face_model.safetensors"
-    assert assets.sha256_file(path) == ASSETS["ict_face_model"].sha256
+    provenance = assets.read_provenance(path)
+    assert provenance["asset"] == "ict_face_model" and provenance["inputs"] == "local"
+    assert provenance["sources_sha256"] == assets.sources_digest(ASSETS["ict_face_model"])
+    assert assets.status("ict_face_model").status == "verified"
