@@ -370,3 +370,21 @@ def test_publish_needs_a_repo(env: Path, monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.delenv("GANFIT_HUB_REPO", raising=False)
     assert _cli("publish") == 2
     assert "--repo" in capsys.readouterr().err
+
+
+def test_a_failed_build_is_not_retried_in_the_session(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest's session guard: the second resolve fails at once with the first reason."""
+    monkeypatch.setenv("GANFIT_OFFLINE", "1")
+    _write_source(env, b"other input\n")
+    calls: list[int] = []
+
+    def counting_builder(source_dir: Path, out_path: Path) -> None:
+        calls.append(1)
+        _fake_builder(source_dir, out_path)
+
+    monkeypatch.setattr(sys.modules["ganfit_fake_builder"], "build", counting_builder)
+    with pytest.raises(AssetError, match="wrong sha256"):
+        resolve("dummy")
+    with pytest.raises(AssetError, match="not retried"):
+        resolve("dummy")
+    assert calls == [1]
