@@ -380,3 +380,20 @@ def test_shipped_fingerprints_match_present_files() -> None:
             checked += 1
     if checked == 0:
         pytest.skip(f"no built asset in {assets.weights_dir()} to compare")
+
+
+def test_a_passed_check_is_remembered_by_sha256(toy: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = assets.build("toy", source_dir=toy["local"])
+    assert _cli("pin", "toy") == 0
+    verify.verify(toy["spec"], path, fix="-")
+    marker = path.with_name(f".{path.name}.verified")
+    assert json.loads(marker.read_text())["sha256"] == verify.sha256_file(path)
+    verify._OK_CACHE.clear()
+    calls: list[Path] = []
+    monkeypatch.setattr(verify, "verify_built", lambda spec, p, digest: calls.append(p) or ["re-checked"])
+    verify.verify(toy["spec"], path, fix="-")  # the marker matches: no content check
+    assert calls == []
+    _rewrite(path, path, lambda t: t.update(weights=t["weights"] * np.float32(2)))
+    with pytest.raises(AssetHashError, match="re-checked"):
+        verify.verify(toy["spec"], path, fix="-")
+    assert calls == [path]

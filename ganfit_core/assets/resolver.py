@@ -107,9 +107,10 @@ def build(name: str, *, source_dir: Path | str | None = None, force: bool = Fals
                 write_with_metadata(tmp, final, {PROVENANCE_KEY: json.dumps(provenance, sort_keys=True)})
             else:
                 os.replace(tmp, final)
-            verify(spec, final, fix=("the builder's output differs from the registry: check the source files "
-                                     f"in {source}, or re-pin {name!r} (`python -m ganfit_core assets pin "
-                                     f"{name}` for a built file, sha256 in ganfit_core/assets/table.py)"))
+            verify(spec, final, remember=False,
+                   fix=("the builder's output differs from the registry: check the source files "
+                        f"in {source}, or re-pin {name!r} (`python -m ganfit_core assets pin "
+                        f"{name}` for a built file, sha256 in ganfit_core/assets/table.py)"))
             os.chmod(final, 0o644)
             os.replace(final, target)
         finally:

@@ -17,6 +17,7 @@ the package (``fingerprints/<asset>.json``): per tensor the same shape and dtype
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -39,6 +40,7 @@ PROVENANCE_KEY = "ganfit_provenance"
 #: Packages whose versions can move a builder's output (recorded in the provenance).
 PROVENANCE_PACKAGES = ("numpy", "torch", "pillow", "scipy", "safetensors")
 FINGERPRINT_FORMAT = 1
+_FINGERPRINT_CHUNK = 1 << 22  # elements per float64 block while fingerprinting
 
 _DTYPES = {
     "F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32,
@@ -186,11 +188,16 @@ def fingerprint(path: Path | str) -> dict[str, dict]:
     for name, array in sorted(_tensors(Path(path)).items()):
         entry: dict = {"dtype": header[name]["dtype"], "shape": list(array.shape)}
         if np.issubdtype(array.dtype, np.floating):
-            x = np.asarray(array, dtype=np.float64).ravel()
-            entry.update(mean=float(x.mean()) if x.size else 0.0,
-                         absmean=float(np.abs(x).mean()) if x.size else 0.0,
-                         l2=float(np.sqrt(np.dot(x, x))),
-                         rms=float(np.sqrt(np.dot(x, x) / max(x.size, 1))))
+            flat = array.reshape(-1)
+            total = absolute = squares = 0.0
+            for start in range(0, flat.size, _FINGERPRINT_CHUNK):  # float64 sums, bounded memory
+                x = flat[start:start + _FINGERPRINT_CHUNK].astype(np.float64)
+                total += float(x.sum())
+                absolute += float(np.abs(x).sum())
+                squares += float(np.dot(x, x))
+            n = max(flat.size, 1)
+            entry.update(mean=total / n, absmean=absolute / n, l2=float(np.sqrt(squares)),
+                         rms=float(np.sqrt(squares / n)))
         else:
             entry["sha256"] = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
         result[name] = entry
@@ -273,11 +280,22 @@ def verify_built(spec: AssetSpec, path: Path, sources_sha256: str) -> list[str]:
     return problems
 
 
-def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None = None) -> None:
+def _check_key(spec: AssetSpec, sources_sha256: str) -> str:
+    """Digest of everything a content check depends on (a changed pin or tolerance re-checks)."""
+    path = fingerprint_path(spec.name)
+    reference = path.read_bytes() if path.is_file() else b""
+    text = f"{spec.name} {spec.builder_version} {spec.tolerance} {sources_sha256} ".encode() + reference
+    return hashlib.sha256(text).hexdigest()
+
+
+def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None = None,
+           remember: bool = True) -> None:
     """Raise :class:`AssetHashError` (naming the file, what differs and ``fix``) unless ``path`` is good.
 
     Byte pin (``spec.sha256``) for downloaded files; a known-good legacy hash (``accept_sha256``),
     or provenance + fingerprint (``sources_sha256`` is the expected input digest) for built files.
+    A passed content check is remembered in ``.<file>.verified`` beside it (keyed by the file's
+    sha256 and the check's inputs), so later starts cost one sha256.
     """
     key = (*_stat_key(path), spec.name)
     if key in _OK_CACHE:
@@ -292,11 +310,17 @@ def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None 
             from ganfit_core.assets.sources import sources_digest
 
             sources_sha256 = sources_digest(spec)
-        problems = verify_built(spec, path, sources_sha256)
-        if problems:
-            details = "\n".join(f"  - {p}" for p in problems[:8])
-            raise AssetHashError(f"asset {spec.name!r}: {path} failed the content check (sha256 {actual})\n"
-                                 f"{details}\n  fix: {fix}")
+        marker = path.with_name(f".{path.name}.verified")
+        stamp = json.dumps({"sha256": actual, "check": _check_key(spec, sources_sha256)}, sort_keys=True)
+        if not (marker.is_file() and marker.read_text(encoding="utf-8") == stamp):
+            problems = verify_built(spec, path, sources_sha256)
+            if problems:
+                details = "\n".join(f"  - {p}" for p in problems[:8])
+                raise AssetHashError(f"asset {spec.name!r}: {path} failed the content check (sha256 "
+                                     f"{actual})\n{details}\n  fix: {fix}")
+            if remember and reference_fingerprint(spec.name) is not None:
+                with contextlib.suppress(OSError):  # a read-only folder (e.g. the HF cache) just re-checks
+                    marker.write_text(stamp, encoding="utf-8")
     elif spec.builder is None:
         logger.warning("asset %s is not pinned (sha256=None); %s has sha256 %s", spec.name, path, actual)
     _OK_CACHE.add(key)
