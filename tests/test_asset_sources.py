@@ -386,7 +386,8 @@ def test_a_passed_check_is_remembered_by_sha256(toy: dict, monkeypatch: pytest.M
     path = assets.build("toy", source_dir=toy["local"])
     assert _cli("pin", "toy") == 0
     verify.verify(toy["spec"], path, fix="-")
-    marker = path.with_name(f".{path.name}.verified")
+    marker = verify.check_marker(path)
+    assert toy["tmp"] / "cache" in marker.parents
     assert json.loads(marker.read_text())["sha256"] == verify.sha256_file(path)
     verify._OK_CACHE.clear()
     calls: list[Path] = []

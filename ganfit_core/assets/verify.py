@@ -280,6 +280,14 @@ def verify_built(spec: AssetSpec, path: Path, sources_sha256: str) -> list[str]:
     return problems
 
 
+def check_marker(path: Path) -> Path:
+    """Where a passed content check of ``path`` is remembered: ``<cache>/verified/<file>-<path digest>``."""
+    from ganfit_core.assets.locations import cache_dir
+
+    digest = hashlib.sha256(str(Path(path).absolute()).encode()).hexdigest()[:16]
+    return cache_dir() / "verified" / f"{Path(path).name}-{digest}.json"
+
+
 def _check_key(spec: AssetSpec, sources_sha256: str) -> str:
     """Digest of everything a content check depends on (a changed pin or tolerance re-checks)."""
     path = fingerprint_path(spec.name)
@@ -294,8 +302,8 @@ def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None 
 
     Byte pin (``spec.sha256``) for downloaded files; a known-good legacy hash (``accept_sha256``),
     or provenance + fingerprint (``sources_sha256`` is the expected input digest) for built files.
-    A passed content check is remembered in ``.<file>.verified`` beside it (keyed by the file's
-    sha256 and the check's inputs), so later starts cost one sha256.
+    A passed content check is remembered in the per-user cache (:func:`check_marker`, keyed by the
+    file's sha256 and the check's inputs), so later starts cost one sha256.
     """
     key = (*_stat_key(path), spec.name)
     if key in _OK_CACHE:
@@ -310,7 +318,7 @@ def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None 
             from ganfit_core.assets.sources import sources_digest
 
             sources_sha256 = sources_digest(spec)
-        marker = path.with_name(f".{path.name}.verified")
+        marker = check_marker(path)
         stamp = json.dumps({"sha256": actual, "check": _check_key(spec, sources_sha256)}, sort_keys=True)
         if not (marker.is_file() and marker.read_text(encoding="utf-8") == stamp):
             problems = verify_built(spec, path, sources_sha256)
@@ -319,7 +327,8 @@ def verify(spec: AssetSpec, path: Path, *, fix: str, sources_sha256: str | None 
                 raise AssetHashError(f"asset {spec.name!r}: {path} failed the content check (sha256 "
                                      f"{actual})\n{details}\n  fix: {fix}")
             if remember and reference_fingerprint(spec.name) is not None:
-                with contextlib.suppress(OSError):  # a read-only folder (e.g. the HF cache) just re-checks
+                with contextlib.suppress(OSError):  # an unwritable cache just means checking again
+                    marker.parent.mkdir(parents=True, exist_ok=True)
                     marker.write_text(stamp, encoding="utf-8")
     elif spec.builder is None:
         logger.warning("asset %s is not pinned (sha256=None); %s has sha256 %s", spec.name, path, actual)
