@@ -114,6 +114,16 @@ _SPECS: tuple[AssetSpec, ...] = (
         description="face-api 68-point landmark net (112 px face crop, iBUG 68 layout)",
     ),
     AssetSpec(
+        name="mediapipe_face_landmark",
+        filename="mediapipe_face_landmark.safetensors",
+        sha256="755550fe95f66e83f584506cc51ef778ef43910b41c6801fa05c8b3fbff20edf",
+        builder="ganfit_core.face.facemesh:build_face_landmark",
+        source_subdir="mediapipe",
+        licence="Apache-2.0 (MediaPipe 0.10.21)",
+        description="MediaPipe FaceMesh (face_landmark.tflite): 192 px face crop -> 468 x (x, y, z) + "
+        "face presence; TFLite graph and float16 weights converted to PyTorch",
+    ),
+    AssetSpec(
         name="texture_pca",
         filename="texture_pca.safetensors",
         sha256="97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",
