@@ -124,6 +124,16 @@ _SPECS: tuple[AssetSpec, ...] = (
         "face presence; TFLite graph and float16 weights converted to PyTorch",
     ),
     AssetSpec(
+        name="mediapipe_selfie_segmentation",
+        filename="mediapipe_selfie_segmentation.safetensors",
+        sha256="87babae2acbe2dff0238d1a3daecb35361cd2cba2169fed5268012082920aeb9",
+        builder="ganfit_core.face.segmentation:build_selfie_segmentation",
+        source_subdir="mediapipe",
+        licence="Apache-2.0 (MediaPipe 0.10.21)",
+        description="MediaPipe selfie segmentation (selfie_segmentation.tflite): 256 px photo -> person "
+        "probability mask; TFLite graph and float16 weights converted to PyTorch",
+    ),
+    AssetSpec(
         name="texture_pca",
         filename="texture_pca.safetensors",
         sha256="97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",

@@ -144,7 +144,7 @@ class DenseLandmarks:
 def run_facemesh(net: FaceMeshNet, image: np.ndarray, crop_to_photo: np.ndarray) -> DenseLandmarks:
     """FaceMesh on the crop of ``image`` given by ``crop_to_photo``; points mapped to photo px."""
     crop = warp_crop(image, crop_to_photo)
-    device = next(net.parameters(), torch.empty(0)).device
+    device = next(net.buffers(), torch.empty(0)).device
     batch = torch.from_numpy(crop).permute(2, 0, 1)[None].float().div(255.0).to(device)
     points, logit = net(batch)
     local = points[0].cpu().double().numpy()

@@ -232,7 +232,7 @@ def load_tflite_graph(path: str | Path) -> TfliteGraph:
 
     with safe_open(str(path), framework="pt") as handle:
         metadata = handle.metadata() or {}
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118 - safe_open API
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     if "graph" not in metadata:
         raise TfliteFormatError(f"{path}: no graph in the safetensors metadata (not a converted model)")
     return TfliteGraph(json.loads(metadata["graph"]), tensors).eval()
@@ -308,7 +308,7 @@ class TfliteGraph(nn.Module):
         return tuple(values[name] for name in self.output_names)
 
     @staticmethod
-    def _run(op: TfliteOp, args: list[torch.Tensor | None]) -> torch.Tensor:  # noqa: PLR0911 - one branch per op
+    def _run(op: TfliteOp, args: list[torch.Tensor | None]) -> torch.Tensor:
         o = op.options
         kind = op.kind
         if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
