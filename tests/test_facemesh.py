@@ -161,3 +161,24 @@ def test_graph_rejects_unsupported_ops_and_dangling_inputs() -> None:
     net = TfliteGraph(graph, {"c": torch.ones(1, 2, 1, 1)})
     (out,) = net(torch.zeros(1, 2, 3, 3))
     assert torch.equal(out, torch.ones(1, 2, 3, 3))
+
+
+def test_detect_faces_adds_dense_points_and_the_cli_prints_both(
+    mediapipe_ready: Path, shared_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from ganfit_core.__main__ import main
+
+    path = shared_dir / PHOTOS[0]
+    image = load_image(path)
+    plain, = detect_faces(image)
+    dense, = detect_faces(image, dense=True)
+    assert plain.dense_landmarks is None and dense.dense_landmarks.shape == (468, 3)
+    assert np.array_equal(plain.landmarks, dense.landmarks)  # the 68 iBUG points are kept as they were
+    capsys.readouterr()
+    assert main(["detect", str(path)]) == 0
+    face = json.loads(capsys.readouterr().out)["faces"][0]
+    assert len(face["landmarks"]) == 68 and len(face["dense_landmarks"]) == 468
+    assert np.allclose(face["dense_landmarks"], dense.dense_landmarks, atol=0.01)
+    assert face["dense_presence"] > 0.9
