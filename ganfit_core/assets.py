@@ -134,6 +134,16 @@ _SPECS: tuple[AssetSpec, ...] = (
         "probability mask; TFLite graph and float16 weights converted to PyTorch",
     ),
     AssetSpec(
+        name="ict_facemesh_correspondence",
+        filename="ict_facemesh_correspondence.safetensors",
+        sha256="969d24403933e487aafdd881514df383c3fbdb29f9adac502c26c55ecc7a1637",
+        builder="ganfit_core.model.facemesh_correspondence:build_correspondence",
+        source_subdir=None,
+        licence="MIT (ICT-FaceKit) + Apache-2.0 (MediaPipe); renders textured by texture_pca (CC BY 4.0)",
+        description="MediaPipe FaceMesh 468 points -> ICT face-region surface (triangle + barycentrics) "
+        "and per-point spread (mm), from FaceMesh on 160 ICT renders (yaw up to 45 deg)",
+    ),
+    AssetSpec(
         name="texture_pca",
         filename="texture_pca.safetensors",
         sha256="97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",
