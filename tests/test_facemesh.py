@@ -21,6 +21,8 @@ from ganfit_core.face.facemesh import (
 )
 from ganfit_core.face.tflite_graph import TfliteFormatError, TfliteGraph
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
 #: FaceMesh index ↔ iBUG-68 index for points that are the same anatomical feature: eye corners
 #: (outer/inner, both eyes), mouth corners, nose tip, chin.
 MEDIAPIPE_TO_IBUG = {33: 36, 133: 39, 362: 42, 263: 45, 61: 48, 291: 54, 1: 30, 152: 8}
@@ -182,3 +184,29 @@ def test_detect_faces_adds_dense_points_and_the_cli_prints_both(
     assert len(face["landmarks"]) == 68 and len(face["dense_landmarks"]) == 468
     assert np.allclose(face["dense_landmarks"], dense.dense_landmarks, atol=0.01)
     assert face["dense_presence"] > 0.9
+
+
+def test_landmark_bench_maps_template_points_to_the_right_features(
+    mediapipe_ready: Path, shared_dir: Path
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_landmarks", REPO_ROOT / "bench" / "landmarks.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    photos = sorted((shared_dir / "london-faces" / "neutral_front").glob("*.tem"))[:2]
+    if len(photos) < 2:
+        pytest.skip(f"london-faces templates not found under {shared_dir}")
+    template = bench.read_template(photos[0])
+    names = bench.POINTS
+    assert template[names["eye_outer_left"][0], 0] < template[names["eye_outer_right"][0], 0]
+    assert template[names["upper_lip_top"][0], 1] < template[names["lower_lip_bottom"][0], 1]
+    results = bench.evaluate([p.with_suffix(".jpg") for p in photos],
+                             {"faceapi68": bench.faceapi68, "facemesh": bench.facemesh})
+    for method in ("faceapi68", "facemesh"):
+        row = results["methods"][method]
+        assert row["faces"] == 2 and row["missed"] == 0
+        # a swapped or wrong template index costs tens of % of the inter-ocular distance
+        assert max(row["per_point_nme_iod"].values()) < 15.0, row["per_point_nme_iod"]
+        assert row["nme_iod_own"] < 6.0

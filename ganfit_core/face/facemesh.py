@@ -163,7 +163,11 @@ def dense_landmarks(image: np.ndarray, landmarks68: np.ndarray, *, net: FaceMesh
         landmarks68: (68, 2) photo px (iBUG 300-W order; subject's right eye 36–41).
         net: the network (default: loaded once per process through the asset registry).
         refine: run a second pass on the square around the first pass's 468 points (MediaPipe's
-            tracking ROI: eye corners 33/263, scale 1.5).
+            tracking ROI: eye corners 33/263, scale 1.5). On 60 London/Canada portraits (FRL
+            templates, 12 points) it makes the error nearly independent of the first crop: NME
+            1.93–2.10 % IOD for first-crop scales 1.3–1.9 with it, 1.85–4.75 % without; best
+            single pass 1.85 % (scale 1.7) against 1.95 % at the default. Kept on for robustness
+            where the 68 points are poor (large yaw).
 
     Example:
         >>> callable(dense_landmarks)
