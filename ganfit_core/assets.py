@@ -136,7 +136,7 @@ _SPECS: tuple[AssetSpec, ...] = (
     AssetSpec(
         name="ict_facemesh_correspondence",
         filename="ict_facemesh_correspondence.safetensors",
-        sha256="969d24403933e487aafdd881514df383c3fbdb29f9adac502c26c55ecc7a1637",
+        sha256="b183d529e5c5fc2e02427b00e56d993f902d6f1b43372886a6f1de073de37aea",
         builder="ganfit_core.model.facemesh_correspondence:build_correspondence",
         source_subdir=None,
         licence="MIT (ICT-FaceKit) + Apache-2.0 (MediaPipe); renders textured by texture_pca (CC BY 4.0)",

@@ -129,9 +129,12 @@ class RenderedFace:
 @torch.no_grad()
 def render_face(model: torch.nn.Module, renderer: object, texture_prior: torch.nn.Module,
                 generator: torch.Generator, *, size: int = RENDER_SIZE,
-                max_yaw_deg: float = MAX_YAW_DEG) -> RenderedFace:
+                max_yaw_deg: float = MAX_YAW_DEG, fill_holes: bool = True) -> RenderedFace:
     """One random ICT face (identity ~ N(0, 1), a few expressions, PCA texture, random light, focal
-    length for a 15–60° field of view, yaw up to ``max_yaw_deg``), deterministic in ``generator``."""
+    length for a 15–60° field of view, yaw up to ``max_yaw_deg``), deterministic in ``generator``.
+
+    The ``face`` region has holes at the eyes and mouth; with ``fill_holes`` they show an eye
+    (off-white with a brown iris disk) and a dark mouth interior instead of the background."""
     from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix, project
     from ganfit_core.render.lighting import ambient_sh
 
@@ -162,10 +165,14 @@ def render_face(model: torch.nn.Module, renderer: object, texture_prior: torch.n
     out = renderer.render(cam_vertices, model.faces, model.uvs, model.uv_faces,
                           texture_prior.decode(latent), camera, sh, buffers=frozenset({"triangle_id"}))
     background = torch.rand(3, generator=generator) * 0.8 + 0.1
-    image = out.image + (1 - out.mask) * background.view(1, 1, 1, 3)
     landmarks = project(cam_vertices[:, model.landmark_indices], camera)[0]
+    mask = out.mask[0].numpy()
+    behind = np.broadcast_to(background.numpy(), mask.shape[:2] + (3,))
+    if fill_holes:
+        behind = _fill_eyes_and_mouth(mask[..., 0], landmarks.numpy(), behind)
+    image = out.image[0].numpy() + (1 - mask) * behind
     return RenderedFace(
-        image=(image[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy(),
+        image=(np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8),
         vertices=vertices[0].numpy(),
         vertices_cam=cam_vertices[0].numpy(),
         triangle_id=out.triangle_id[0].numpy().astype(np.int64),
@@ -173,6 +180,31 @@ def render_face(model: torch.nn.Module, renderer: object, texture_prior: torch.n
         landmarks68=landmarks.numpy().astype(np.float64),
         yaw_deg=yaw,
     )
+
+
+def _fill_eyes_and_mouth(mask: np.ndarray, landmarks68: np.ndarray, behind: np.ndarray) -> np.ndarray:
+    """``behind`` (S, S, 3) with the mesh's holes (background pixels enclosed by the face, from the
+    coverage ``mask`` (S, S)) painted: eye holes (those holding an eye's landmark centre) off-white
+    with a brown iris disk of 0.3 eye widths, the others (the mouth) dark red."""
+    from scipy.ndimage import binary_fill_holes, label
+
+    holes = binary_fill_holes(mask > 0.5) & (mask <= 0.5)
+    if not holes.any():
+        return behind
+    labels, _ = label(holes)
+    size = mask.shape[0]
+    centres = [landmarks68[first : first + 6].mean(axis=0) for first in (36, 42)]
+    radii = [0.3 * np.linalg.norm(landmarks68[first + 3] - landmarks68[first]) for first in (36, 42)]
+    pixels = [(int(np.clip(y, 0, size - 1)), int(np.clip(x, 0, size - 1))) for x, y in centres]
+    eye_labels = {int(labels[row, col]) for row, col in pixels} - {0}
+    eyes = np.isin(labels, sorted(eye_labels))
+    out = np.array(behind, dtype=np.float32)
+    out[holes & ~eyes] = (0.2, 0.06, 0.06)
+    out[eyes] = (0.8, 0.78, 0.75)
+    ys, xs = np.mgrid[:size, :size] + 0.5
+    for centre, radius in zip(centres, radii, strict=True):
+        out[eyes & ((xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 < radius**2)] = (0.25, 0.18, 0.12)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
