@@ -30,6 +30,7 @@ import torch
 
 __all__ = [
     "ASSET_NAME",
+    "FACE_OVAL",
     "NUM_RENDERS",
     "FaceMeshCorrespondence",
     "RenderedFace",
@@ -51,6 +52,10 @@ MIN_VIEW_COSINE = 0.15
 OCCLUSION_MM = 6.0
 MIN_PRESENCE = 0.5
 BUILD_SEED = 20261201
+#: FaceMesh's face-oval (silhouette) points, MediaPipe's ``FACEMESH_FACE_OVAL`` in order round the
+#: face from the forehead centre: these slide with the pose like the 68-point jawline does.
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+             152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 
 
 @dataclass(frozen=True)
