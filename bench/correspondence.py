@@ -26,7 +26,7 @@ import torch
 
 from ganfit_core.face.facemesh import dense_landmarks, load_facemesh_net
 from ganfit_core.model import facemesh_correspondence as fc
-from ganfit_core.morphable import load_morphable_model
+from ganfit_core.model.morphable import load_morphable_model
 from ganfit_core.render.renderer import make_renderer
 from ganfit_core.texture.pca import load_pca_prior
 

@@ -79,7 +79,7 @@ def correspondence(shared_dir: Path) -> Iterator[fc.FaceMeshCorrespondence]:
 
 
 def test_asset_is_a_valid_surface_map(correspondence: fc.FaceMeshCorrespondence) -> None:
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model(fc.REGION)
     assert correspondence.triangles.shape == (468,) and correspondence.barycentric.shape == (468, 3)
@@ -103,7 +103,7 @@ def test_projected_points_match_facemesh_on_held_out_renders(
     correspondence: fc.FaceMeshCorrespondence,
 ) -> None:
     from ganfit_core.face.facemesh import dense_landmarks, load_facemesh_net
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
     from ganfit_core.texture.pca import load_pca_prior
 

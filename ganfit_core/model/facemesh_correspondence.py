@@ -351,7 +351,7 @@ def collect_samples(num_renders: int = NUM_RENDERS, *, seed: int = BUILD_SEED,
         did not lower the held-out reprojection error.)
     """
     from ganfit_core.face.facemesh import FaceMeshNet, dense_landmarks, load_facemesh_net
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
     from ganfit_core.texture.pca import load_pca_prior
 
