@@ -16,7 +16,7 @@ from ganfit_core.render import (
 
 @pytest.fixture(scope="module")
 def face(need_asset):
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=need_asset("ict_face_model"))
     with torch.no_grad():

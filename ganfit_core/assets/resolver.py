@@ -60,6 +60,8 @@ def builder_input(spec: AssetSpec, source_dir: Path | str | None = None, *,
     otherwise the inputs are downloaded from upstream into the per-user cache (or found there).
     """
     folder = builder_source(spec, source_dir)
+    if not spec.sources and not spec.source_subdir and spec.requires:
+        return folder, "derived"  # built only from other assets, which resolve themselves
     if folder.is_dir():
         missing = check_local(spec, folder) if spec.sources else []
         if not missing:
