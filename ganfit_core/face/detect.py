@@ -8,11 +8,15 @@ Backends:
 * ``"face_alignment"``: the optional ``face-alignment`` package (downloads its weights on
   first use; fails fast offline).
 
+With ``dense=True`` each face also gets MediaPipe FaceMesh's 468 points (asset
+``mediapipe_face_landmark``), cropped from its 68 landmarks (:mod:`ganfit_core.face.facemesh`).
+
 All coordinates are photo pixels, continuous, (0, 0) the top-left corner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass, replace
@@ -41,6 +45,7 @@ __all__ = [
     "detect_faces",
     "select_face",
     "upright_view",
+    "with_dense_landmarks",
 ]
 
 BACKENDS = ("faceapi", "face_alignment")
@@ -85,6 +90,11 @@ class FaceDetection:
             face crop (mirrored back), as a fraction of the crop side. Upright faces score about
             0.01–0.03; above :data:`CONSISTENCY_LIMIT` the landmarks are suspect (e.g. a sideways
             face with eyes drawn side by side). NaN when the backend does not measure it.
+        dense_landmarks: None unless asked for (``detect_faces(..., dense=True)``); else
+            (468, 3) float64 MediaPipe FaceMesh points in MediaPipe's index order: x, y photo
+            pixels, z relative depth in the same pixel scale (smaller = nearer the camera,
+            about 0 at the face's centre).
+        dense_presence: FaceMesh's face-presence probability in [0, 1], or None.
     """
 
     box: np.ndarray
@@ -92,6 +102,8 @@ class FaceDetection:
     landmarks: np.ndarray
     rotation: int = 0
     landmark_consistency: float = math.nan
+    dense_landmarks: np.ndarray | None = None
+    dense_presence: float | None = None
 
     @property
     def size(self) -> float:
@@ -111,15 +123,20 @@ class FaceDetection:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready dict: box, score, landmarks (lists of floats, photo px), rotation,
-        landmark_consistency (None when unmeasured)."""
+        landmark_consistency (None when unmeasured), and when present ``dense_landmarks``
+        ([[x, y, z] × 468]) and ``dense_presence``."""
         consistency = None if math.isnan(self.landmark_consistency) else round(self.landmark_consistency, 4)
-        return {
+        out: dict[str, object] = {
             "box": [round(float(v), 2) for v in self.box],
             "score": round(self.score, 4),
             "landmarks": [[round(float(x), 2), round(float(y), 2)] for x, y in self.landmarks],
             "rotation": self.rotation,
             "landmark_consistency": consistency,
         }
+        if self.dense_landmarks is not None:
+            out["dense_landmarks"] = [[round(float(v), 2) for v in p] for p in self.dense_landmarks]
+            out["dense_presence"] = None if self.dense_presence is None else round(self.dense_presence, 4)
+        return out
 
 
 class FaceApiDetector:
@@ -283,11 +300,15 @@ def upright_view(image: np.ndarray, face: FaceDetection) -> tuple[np.ndarray, Fa
         return image, face
     size = (image.shape[1], image.shape[0])
     corners = points_to_rotated(face.box.reshape(2, 2), size, face.rotation)
+    dense = face.dense_landmarks
+    if dense is not None:
+        dense = np.concatenate([points_to_rotated(dense[:, :2], size, face.rotation), dense[:, 2:]], axis=1)
     moved = replace(
         face,
         box=box_of_points(corners),
         landmarks=points_to_rotated(face.landmarks, size, face.rotation),
         rotation=0,
+        dense_landmarks=dense,
     )
     return rotate_image(image, face.rotation), moved
 
@@ -309,12 +330,21 @@ def _backend(name: str) -> object:
         return _CACHE[name]
 
 
-def detect_faces(image: np.ndarray, *, backend: str = "faceapi") -> list[FaceDetection]:
-    """Detect faces and their 68 landmarks.
+def with_dense_landmarks(image: np.ndarray, face: FaceDetection) -> FaceDetection:
+    """``face`` with :attr:`FaceDetection.dense_landmarks` from FaceMesh on ``image`` (H, W, 3) uint8."""
+    from ganfit_core.face.facemesh import dense_landmarks
+
+    dense = dense_landmarks(image, face.landmarks)
+    return dataclasses.replace(face, dense_landmarks=dense.points, dense_presence=dense.presence)
+
+
+def detect_faces(image: np.ndarray, *, backend: str = "faceapi", dense: bool = False) -> list[FaceDetection]:
+    """Detect faces and their 68 landmarks (and, with ``dense``, FaceMesh's 468 points).
 
     Args:
         image: (H, W, 3) uint8 RGB photo (see :func:`ganfit_core.face.load_image`).
         backend: ``"faceapi"`` (offline default) or ``"face_alignment"``.
+        dense: also run MediaPipe FaceMesh on each face (about 50 ms a face on a CPU).
 
     Returns:
         Detections sorted by box area, largest first (empty if there is no face).
@@ -328,7 +358,8 @@ def detect_faces(image: np.ndarray, *, backend: str = "faceapi") -> list[FaceDet
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.dtype} {image.shape}" if isinstance(image, np.ndarray) else type(image).__name__
         raise ValueError(f"expected an (H, W, 3) uint8 RGB array (use load_image), got {got}")
-    return _backend(backend)(image)  # type: ignore[operator]
+    faces = _backend(backend)(image)  # type: ignore[operator]
+    return [with_dense_landmarks(image, face) for face in faces] if dense else faces
 
 
 def select_face(
