@@ -65,7 +65,8 @@ def run(noise: int, fraction: float, source: Path | None) -> dict:
         for stat in ("mean", "absmean", "l2"):
             ratio = abs(actual[name][stat] - ref[stat]) / (abs(ref[stat]) + ref["rms"]) / spec.tolerance
             rows.append({"tensor": name, "stat": stat, "ratio": ratio})
-    problems = verify.compare_fingerprints(actual, reference["tensors"], spec.tolerance)
+    problems = verify.compare_fingerprints(actual, reference["tensors"], spec.tolerance,
+        exact_integers=spec.exact_integers)
     return {"noise": noise, "fraction": fraction, "tolerance": spec.tolerance, "build_s": round(seconds, 1),
             "rows": rows, "accepted": not problems, "problems": problems}
 

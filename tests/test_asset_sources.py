@@ -378,7 +378,8 @@ def test_shipped_fingerprints_match_present_files() -> None:
         path = assets.weights_dir() / spec.filename
         if path.is_file():
             actual = verify.fingerprint(path)
-            assert verify.compare_fingerprints(actual, reference["tensors"], spec.tolerance) == [], name
+            assert verify.compare_fingerprints(actual, reference["tensors"], spec.tolerance,
+        exact_integers=spec.exact_integers) == [], name
             checked += 1
     if checked == 0:
         pytest.skip(f"no built asset in {assets.weights_dir()} to compare")

@@ -36,6 +36,8 @@ class AssetSpec:
             (entries of ``source_pins.tsv``, e.g. ``"face-api/model/tiny_face_detector"``).
         requires: other assets the builder resolves itself (built first when building from upstream).
         tolerance: relative tolerance of the content fingerprint check (float tensors).
+        exact_integers: integer tensors must be byte-equal (False: compared by their statistics
+            within ``tolerance``, for indices a float pipeline chooses).
         accept_sha256: byte hashes of known-good files written before provenance existed (still
             accepted, so existing weights folders keep working).
     """
@@ -51,6 +53,7 @@ class AssetSpec:
     sources: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     tolerance: float = 1e-3
+    exact_integers: bool = True
     accept_sha256: tuple[str, ...] = ()
     licence: str = ""
     description: str = ""

@@ -7,7 +7,9 @@ metadata (key :data:`PROVENANCE_KEY`: asset, builder and its version, the digest
 upstream inputs, package versions, machine) and its tensors must match a **fingerprint** kept in
 the package (``fingerprints/<asset>.json``): per tensor the same shape and dtype, and
 
-- integer/bool tensors: the same bytes (sha256 of the tensor's data);
+- integer/bool tensors: the same bytes (sha256 of the tensor's data), unless the asset's spec sets
+  ``exact_integers=False`` (indices chosen by a float pipeline, e.g. the nearest triangle): then their
+  mean, mean |x| and L2 norm within the tolerance, like float tensors;
 - float tensors: mean, mean of absolute values and L2 norm (all in float64) within
   ``|a - b| <= tol * (|b| + rms)``, ``rms`` being the reference tensor's root-mean-square value
   and ``tol`` the spec's ``tolerance``.
@@ -187,7 +189,9 @@ def fingerprint(path: Path | str) -> dict[str, dict]:
     result: dict[str, dict] = {}
     for name, array in sorted(_tensors(Path(path)).items()):
         entry: dict = {"dtype": header[name]["dtype"], "shape": list(array.shape)}
-        if np.issubdtype(array.dtype, np.floating):
+        if not np.issubdtype(array.dtype, np.floating):
+            entry["sha256"] = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+        if array.dtype != np.bool_:
             flat = array.reshape(-1)
             total = absolute = squares = 0.0
             for start in range(0, flat.size, _FINGERPRINT_CHUNK):  # float64 sums, bounded memory
@@ -198,14 +202,17 @@ def fingerprint(path: Path | str) -> dict[str, dict]:
             n = max(flat.size, 1)
             entry.update(mean=total / n, absmean=absolute / n, l2=float(np.sqrt(squares)),
                          rms=float(np.sqrt(squares / n)))
-        else:
-            entry["sha256"] = hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
         result[name] = entry
     return result
 
 
-def compare_fingerprints(actual: dict[str, dict], expected: dict[str, dict], tol: float) -> list[str]:
-    """Differences between two fingerprints (empty list: they match within ``tol``)."""
+def compare_fingerprints(actual: dict[str, dict], expected: dict[str, dict], tol: float, *,
+                         exact_integers: bool = True) -> list[str]:
+    """Differences between two fingerprints (empty list: they match within ``tol``).
+
+    Integer tensors must be byte-equal unless ``exact_integers`` is False; then (and for float
+    tensors) their statistics must agree within ``tol``.
+    """
     problems = []
     if sorted(actual) != sorted(expected):
         missing = sorted(set(expected) - set(actual))
@@ -216,7 +223,7 @@ def compare_fingerprints(actual: dict[str, dict], expected: dict[str, dict], tol
         if a["dtype"] != e["dtype"] or a["shape"] != e["shape"]:
             problems.append(f"{name}: {a['dtype']}{a['shape']} instead of {e['dtype']}{e['shape']}")
             continue
-        if "sha256" in e:
+        if "sha256" in e and (exact_integers or "mean" not in e):
             if a.get("sha256") != e["sha256"]:
                 problems.append(f"{name}: integer data differs")
             continue
@@ -274,7 +281,8 @@ def verify_built(spec: AssetSpec, path: Path, sources_sha256: str) -> list[str]:
                        "pin %s); accepting %s on its provenance", spec.name, spec.name, path)
         return problems
     try:
-        problems += compare_fingerprints(fingerprint(path), reference["tensors"], spec.tolerance)
+        problems += compare_fingerprints(fingerprint(path), reference["tensors"], spec.tolerance,
+                                         exact_integers=spec.exact_integers)
     except (ValueError, OSError, KeyError) as exc:
         problems.append(f"unreadable tensors: {exc}")
     return problems
