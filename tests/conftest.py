@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# tests/probe_images.py (generated probe inputs) is imported by name from the tests and bench/.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def _in_ci() -> bool:
