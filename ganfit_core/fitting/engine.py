@@ -39,10 +39,11 @@ from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import FitContext, build_context, resolve_device
 from ganfit_core.fitting.init import initial_parameters
-from ganfit_core.fitting.objective import LANDMARK_SCALE, step_losses
+from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
-from ganfit_core.fitting.target import stack_target_tensors, target_tensors
+from ganfit_core.fitting.quality import FitQuality, assess_fit
+from ganfit_core.fitting.target import TargetTensors, stack_target_tensors, target_tensors
 from ganfit_core.fitting.types import (
     FitEvent,
     FitResult,
@@ -145,11 +146,28 @@ def fit(
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
+    quality = _assess(params, ctx, tgt, views[0], config, diverged=any("diverged" in w for w in warnings))
+    if quality.status == "doubtful":
+        warnings.append(quality.message)
     others = tuple(_result(view, config, ctx, params, final, stage_seconds, warnings, history, index=i)
                    for i, view in enumerate(views) if i > 0)
-    result = _result(views[0], config, ctx, params, final, stage_seconds, warnings, history, others=others)
+    result = _result(views[0], config, ctx, params, final, stage_seconds, warnings, history, quality=quality,
+                     others=others)
+    message = "done" if quality.status != "failed" else quality.message
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
-                   time.perf_counter() - start, result.render, "done", result)
+                   time.perf_counter() - start, result.render, message, result)
+
+
+@torch.no_grad()
+def _assess(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, target: FitTarget,
+            config: FitConfig, *, diverged: bool) -> FitQuality:
+    """The fit-quality verdict from the final landmark residual and the detection's evidence."""
+    camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
+    sparse_cam = params.to_camera_space(ctx.sparse(params.identity_rows(), params.expression))
+    fitted = projected_landmarks(sparse_cam, camera, tgt, config)[0].cpu().double().numpy()
+    return assess_fit(fitted, tgt.landmarks[0].cpu().double().numpy(), diverged=diverged,
+                      detection_score=target.detection_score,
+                      landmark_consistency=target.landmark_consistency)
 
 
 class FitRun:
@@ -226,8 +244,10 @@ def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
-            history: list[StepRecord], *, index: int = 0, others: tuple[FitResult, ...] = ()) -> FitResult:
-    """The result of view ``index`` (``target`` is that view's photo)."""
+            history: list[StepRecord], *, index: int = 0, others: tuple[FitResult, ...] = (),
+            quality: FitQuality | None = None) -> FitResult:
+    """The result of view ``index`` (``target`` is that view's photo); the quality verdict is the
+    first photo's (None on the other views)."""
     model = ctx.model
     i = index
     vertices = model(params.identity_rows(), params.expression)[i]
@@ -263,4 +283,5 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
         photo_size=target.photo_size,
         target_landmarks=np.asarray(target.landmarks),
         other_views=others,
+        quality=quality,
     )

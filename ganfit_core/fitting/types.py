@@ -18,6 +18,7 @@ import numpy as np
 from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.masks import face_skin_mask
+from ganfit_core.fitting.quality import FitQuality
 
 __all__ = ["FitTarget", "FitEvent", "FitResult", "FittedFace", "FittedCamera", "PoseParameters",
            "StepRecord", "FitCancelled", "FitError"]
@@ -35,6 +36,11 @@ class FitTarget:
         face_mask: (S, S) bool face-skin mask (:func:`face_skin_mask`: landmarks + forehead).
         focal_hint: focal length in crop px if known (synthetic data), else None (guessed from FOV).
         num_faces: how many faces the detector found in the photo (1 for a crop given directly).
+        detection_score: detector confidence of this face in [0, 1] (None for a crop given directly).
+        landmark_consistency: mirror inconsistency of the detected landmarks
+            (:attr:`ganfit_core.face.FaceDetection.landmark_consistency`; None when not measured).
+        rotation: counter-clockwise quarter turns of the photo that made the face upright for the
+            crop (``crop_to_photo`` already maps back to the photo as given).
     """
 
     image: np.ndarray
@@ -44,6 +50,9 @@ class FitTarget:
     face_mask: np.ndarray
     focal_hint: float | None = None
     num_faces: int = 1
+    detection_score: float | None = None
+    landmark_consistency: float | None = None
+    rotation: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
@@ -71,6 +80,9 @@ class FitTarget:
         photo_size: tuple[int, int] | None = None,
         focal_hint: float | None = None,
         num_faces: int = 1,
+        detection_score: float | None = None,
+        landmark_consistency: float | None = None,
+        rotation: int = 0,
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -84,6 +96,9 @@ class FitTarget:
             face_mask=face_skin_mask(lms, image.shape[:2]),
             focal_hint=focal_hint,
             num_faces=int(num_faces),
+            detection_score=detection_score,
+            landmark_consistency=landmark_consistency,
+            rotation=int(rotation) % 4,
         )
 
 
@@ -181,6 +196,8 @@ class FitResult:
         crop_to_photo: (3, 3) crop px -> photo px.
         photo_size: (width, height) px.
         target_landmarks: (68, 2) float32 detected landmarks, crop px.
+        quality: the fit-quality verdict (good / doubtful / failed, see
+            :mod:`ganfit_core.fitting.quality`); a doubtful verdict's reasons are also in ``warnings``.
         other_views: a fit of several photos of one person (``fit([a, b, ...])``): this result is the
             first photo's, and these are the others' (the same identity, ``texture`` and texture
             latent; their own expression, camera, pose, light, render and crop). Empty for one photo.
@@ -204,6 +221,7 @@ class FitResult:
     crop_to_photo: np.ndarray
     photo_size: tuple[int, int]
     target_landmarks: np.ndarray
+    quality: FitQuality | None = None
     other_views: tuple[FitResult, ...] = ()
 
 
