@@ -6,10 +6,15 @@ Event chain of the Run button (each step is an API endpoint, see README "API"):
    then yields the UV texture, the downloads (GLB, OBJ zip, params JSON), the per-stage timings
    and the GLB path into a ``gr.State``.
 2. ``/show_model`` — a plain function that moves that GLB path into ``gr.Model3D`` (a Model3D
-   value coming straight from a generator never mounts its canvas in the browser).
+   value coming straight from a generator never mounts its canvas in the browser). The viewer shows
+   ``mesh_unlit.glb`` (the albedo as it is: Model3D's own environment light tints PBR materials
+   violet); the download is the lit, animatable ``mesh.glb``.
+3. (no API) the "animate and relight" panel is reset to the fitted expression and re-rendered; its
+   sliders (a few ARKit expressions, a light direction) re-render the fitted face with our renderer,
+   no refit (``ganfit_app.pose``).
 
 ``/cancel`` stops the session's running fit. Heavy work lives in ``ganfit_core``; widget-free
-helpers in the ``ganfit_app`` package (``ui_support``, ``updates``).
+helpers in the ``ganfit_app`` package (``ui_support``, ``updates``, ``pose``).
 
 Errors: a :class:`ganfit_core.errors.UserInputError` (bad photo, no usable face, setting out of its
 range) is shown with its message; anything else is logged and shown as a generic internal error.
@@ -29,11 +34,12 @@ from typing import Any
 
 import gradio as gr
 
+from ganfit_app import pose as posing
 from ganfit_app import ui_support
 from ganfit_app.updates import KEEP, ReconstructUpdate
 from ganfit_core.assets import AssetError
 from ganfit_core.errors import FitCancelled
-from ganfit_core.export import export_all
+from ganfit_core.export import export_all, load_expression_shapes
 from ganfit_core.face.detect import check_face_index
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.engine import FitRun, fit
@@ -120,6 +126,8 @@ def make_reconstruct(
     """The streaming handler: ``(photo, cancel_flag, face_index, *control_values)``."""
     base_config = FitConfig()
     eye_basis: list[EyeBasis] = []  # loaded on the first export that needs it, then reused
+    shapes: dict[str, Any] = {}  # expression shapes per region, loaded on first use
+    pose_renderer: list[Any] = []  # the CPU renderer of the "animate and relight" panel
 
     def eyes_for(result: FitResult) -> EyeBasis | bool:
         if result.region not in EYELESS_REGIONS:
@@ -128,9 +136,24 @@ def make_reconstruct(
             eye_basis.append(load_eye_basis())
         return eye_basis[0]
 
+    def shapes_for(result: FitResult) -> Any:
+        if result.region not in shapes:
+            shapes[result.region] = load_expression_shapes(result.region)
+        return shapes[result.region]
+
+    def posable_for(result: FitResult) -> posing.Posable:
+        if not pose_renderer:
+            from ganfit_core.render.renderer import make_renderer
+
+            pose_renderer.append(make_renderer("torch", device="cpu"))
+        return posing.make_posable(result, shapes_for(result), pose_renderer[0])
+
     @gpu_task
     def reconstruct(photo: Any, cancel_flag: Any, face_index: float | None, *values: Any) -> Iterator[tuple]:
         """Fit the photo; yields (plot, preview, status, texture, downloads, timings, glb_path).
+
+        ``values``: the config controls, then ``more_photos`` (optional further photos of the same
+        person: one face is fitted to all of them).
 
         Runs with ``preprocess=False`` so that an unreadable upload reaches ``prepare_target``
         and fails there with a clear message: ``photo`` is Gradio's raw file payload.
@@ -140,8 +163,10 @@ def make_reconstruct(
 
     def _updates(photo: Any, cancel_flag: Any, face_index: float | None,
                  values: tuple) -> Iterator[ReconstructUpdate]:
+        *values, more_photos = values if len(values) > len(controls) else (*values, None)
         try:
             photo = ui_support.photo_path(photo)
+            extra_photos = ui_support.photo_paths(more_photos)
         except Exception as exc:  # a message, never a traceback
             raise _error(exc) from exc
         if not photo:
@@ -149,12 +174,12 @@ def make_reconstruct(
         cancel_flag.event.clear()
         cancel_flag.running.set()
         try:
-            yield from _fit_updates(photo, cancel_flag, face_index, values)
+            yield from _fit_updates(photo, cancel_flag, face_index, values, extra_photos)
         finally:
             cancel_flag.running.clear()
 
-    def _fit_updates(photo: str, cancel_flag: Any, face_index: float | None,
-                     values: tuple) -> Iterator[ReconstructUpdate]:
+    def _fit_updates(photo: str, cancel_flag: Any, face_index: float | None, values: tuple,
+                     extra_photos: list[str]) -> Iterator[ReconstructUpdate]:
         history = ui_support.LossHistory()
         start = time.monotonic()
         # None, not an empty frame: a LinePlot first fed an empty frame draws no lines afterwards.
@@ -164,9 +189,11 @@ def make_reconstruct(
             config = ui_support.apply_controls(base_config, controls, values)
             index = None if face_index is None else check_face_index(face_index)
             target = prepare_target(photo, face_index=index, resolution=config.render_size)
+            targets = [target] + [prepare_target(p, face_index=index, resolution=config.render_size)
+                                  for p in extra_photos]
             throttle = ui_support.Throttle(update_interval_s)
             plotted_terms: tuple[str, ...] = ()
-            run = FitRun(fit(target, config, cancel=cancel_flag.event))
+            run = FitRun(fit(target if len(targets) == 1 else targets, config, cancel=cancel_flag.event))
             for event in run:
                 preview = event.preview if event.preview is not None else preview
                 history.add(event.step, ui_support.plot_terms(event.losses))
@@ -180,8 +207,10 @@ def make_reconstruct(
                 raise gr.Error(f"The fit failed: {result.quality.message}. Try another photo of the face.",
                                print_exception=False)
             run_dir = store.new_run_dir()
-            exported = export_all(result, run_dir, eyes=eyes_for(result))
+            exported = export_all(result, run_dir, eyes=eyes_for(result), expressions=shapes_for(result))
+            viewer_glb = exported.pop("glb_unlit")  # Model3D shows the albedo as it is (unlit)
             downloads = ui_support.package_downloads(exported, run_dir)
+            posable = posable_for(result)
         except FitCancelled:
             yield ReconstructUpdate(plot=history.frame() if len(history) else KEEP, preview=preview,
                                     status="Cancelled.")
@@ -191,6 +220,9 @@ def make_reconstruct(
         except Exception as exc:  # shown as a message, never a traceback; the app keeps serving
             raise _error(exc) from exc
         notes = list(result.warnings)
+        if result.other_views:
+            count = 1 + len(result.other_views)
+            notes.insert(0, f"One face fitted to {count} photos (shown: the first one's).")
         num_faces = target.num_faces
         if num_faces > 1:
             chosen = "the largest" if index is None else f"face {index}"
@@ -209,7 +241,8 @@ def make_reconstruct(
             texture=result.texture,
             downloads=downloads.paths(),
             timings=ui_support.timing_table(result.stage_seconds),
-            glb_path=str(downloads.glb),
+            glb_path=str(viewer_glb),
+            posable=posable,
         )
 
     # Name the API parameters after the config fields (``client.predict(..., full_steps=20)``).
@@ -218,6 +251,7 @@ def make_reconstruct(
         [inspect.Parameter("photo", kind), inspect.Parameter("cancel_flag", kind)]
         + [inspect.Parameter("face_index", kind, default=None)]
         + [inspect.Parameter(c.key.replace(".", "_"), kind, default=c.default) for c in controls]
+        + [inspect.Parameter("more_photos", kind, default=None)]
     )
     return reconstruct
 
@@ -225,6 +259,23 @@ def make_reconstruct(
 def show_model(glb_path: str | None) -> str | None:
     """The GLB path of the last finished fit (for ``gr.Model3D``)."""
     return glb_path or None
+
+
+def pose_reset(posable: posing.Posable | None) -> tuple:
+    """After a fit: the sliders at the fitted weights, the light off, and the re-rendered face."""
+    if posable is None:
+        return (*(gr.skip() for _ in posing.POSE_SLIDERS), gr.skip(), gr.skip(), gr.skip(), None)
+    values = posing.fitted_values(posable)
+    return (*values, False, 0.0, 0.0, posing.render_pose(posable, values, False, 0.0, 0.0))
+
+
+def repose(posable: posing.Posable | None, *values: Any) -> Any:
+    """Re-render the fitted face: ``(posable, *slider values, directional, azimuth, elevation)``."""
+    if posable is None:
+        raise gr.Error("Run a fit first: the sliders pose the fitted face.", print_exception=False)
+    *weights, directional, azimuth, elevation = values
+    return posing.render_pose(posable, [float(w) for w in weights], bool(directional), float(azimuth),
+                              float(elevation))
 
 
 def cancel(cancel_flag: ui_support.CancelFlag) -> str:
@@ -249,11 +300,15 @@ def build_demo(
         )
         cancel_state = gr.State(ui_support.CancelFlag())
         glb_state = gr.State(None)
+        posable_state = gr.State(None)
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.Image(
                     label="Photo", type="filepath", sources=["upload", "webcam"], height=320, elem_id="photo"
                 )
+                more_photos = gr.File(label="More photos of the same person (optional: one face from all)",
+                                      file_count="multiple", file_types=["image"], elem_id="more-photos",
+                                      height=90)
                 with gr.Row():
                     run_button = gr.Button("Run", variant="primary", elem_id="run")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="cancel")
@@ -307,19 +362,45 @@ def build_demo(
                         headers=["stage", "seconds"], label="Time per stage", interactive=False
                     )
                 downloads = gr.File(label="Downloads", file_count="multiple", interactive=False)
+                with gr.Accordion("Animate and relight (after a fit)", open=True, elem_id="pose-panel"):
+                    with gr.Row():
+                        with gr.Column(scale=1):
+                            pose_sliders = [
+                                gr.Slider(0.0, 1.0, value=0.0, step=0.05, label=s.label,
+                                          elem_id=f"pose-{s.key.replace('_', '-')}")
+                                for s in posing.POSE_SLIDERS
+                            ]
+                            directional = gr.Checkbox(value=False, elem_id="pose-directional",
+                                                      label="directional light (else the fitted light)")
+                            az_limit, el_limit = posing.LIGHT_LIMITS_DEG
+                            azimuth = gr.Slider(-az_limit, az_limit, value=0.0, step=5.0,
+                                                label="light azimuth (°, + from the viewer's right)",
+                                                elem_id="pose-azimuth")
+                            elevation = gr.Slider(-el_limit, el_limit, value=0.0, step=5.0,
+                                                  label="light elevation (°, + from above)",
+                                                  elem_id="pose-elevation")
+                        pose_image = gr.Image(label="Re-rendered (our renderer, no refit)", interactive=False,
+                                              height=300, scale=1, elem_id="pose-image")
 
         reconstruct = make_reconstruct(controls, store, update_interval_s)
         run_event = run_button.click(
             reconstruct,
-            inputs=[photo, cancel_state, face_index, *(widgets[c.key] for c in controls)],
-            outputs=[plot, preview, status, texture, downloads, timings, glb_state],
+            inputs=[photo, cancel_state, face_index, *(widgets[c.key] for c in controls), more_photos],
+            outputs=[plot, preview, status, texture, downloads, timings, glb_state, posable_state],
             api_name="reconstruct",
             concurrency_id="fit",
             concurrency_limit=1,
             show_progress="minimal",
             preprocess=False,
         )
-        run_event.success(show_model, inputs=[glb_state], outputs=[model], api_name="show_model")
+        shown = run_event.success(show_model, inputs=[glb_state], outputs=[model], api_name="show_model")
+        pose_inputs = [*pose_sliders, directional, azimuth, elevation]
+        shown.then(pose_reset, inputs=[posable_state], outputs=[*pose_inputs, pose_image], api_name=False)
+        for widget in pose_inputs:
+            (widget.input if isinstance(widget, gr.Slider) else widget.change)(
+                repose, inputs=[posable_state, *pose_inputs], outputs=[pose_image], api_name=False,
+                trigger_mode="always_last", show_progress="hidden", concurrency_id="pose",
+                concurrency_limit=2)
         cancel_button.click(
             cancel,
             inputs=[cancel_state],

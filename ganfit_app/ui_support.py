@@ -564,6 +564,20 @@ def photo_path(payload: Any) -> str | None:
     raise UserInputError(f"unexpected photo payload of type {type(payload).__name__}")
 
 
+def photo_paths(payload: Any) -> list[str]:
+    """The file paths of a multi-file upload (``gr.File(file_count="multiple")`` with
+    ``preprocess=False``: a list of payloads, or one), empty when nothing was uploaded.
+
+    Example:
+        >>> photo_paths([{"path": "/tmp/a.jpg"}, "b.png"]), photo_paths(None)
+        (['/tmp/a.jpg', 'b.png'], [])
+    """
+    if payload is None or payload == "":
+        return []
+    items = payload if isinstance(payload, list | tuple) else [payload]
+    return [p for p in (photo_path(item) for item in items) if p]
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors
 

@@ -32,10 +32,11 @@ class ReconstructUpdate:
         downloads: file paths offered for download.
         timings: per-stage seconds table.
         glb_path: path of the GLB (for ``/show_model``).
+        posable: the fitted face ready to re-render (:class:`ganfit_app.pose.Posable`, a gr.State).
 
     Example:
         >>> ReconstructUpdate(status="Finding the face…").outputs(skip="S")
-        ('S', 'S', 'Finding the face…', 'S', 'S', 'S', 'S')
+        ('S', 'S', 'Finding the face…', 'S', 'S', 'S', 'S', 'S')
     """
 
     plot: Any = KEEP
@@ -45,6 +46,7 @@ class ReconstructUpdate:
     downloads: Any = KEEP
     timings: Any = KEEP
     glb_path: Any = KEEP
+    posable: Any = KEEP
 
     def outputs(self, skip: Any) -> tuple:
         """The gradio output tuple, :data:`KEEP` replaced by ``skip`` (``gr.skip()``)."""

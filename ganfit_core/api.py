@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from ganfit_core.errors import UserInputError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.quality import FitQualityError
 from ganfit_core.fitting.types import FitResult
@@ -22,10 +23,13 @@ def reconstruct(
     accept_failed: bool = False,
     **options: Any,
 ) -> FitResult:
-    """Reconstruct a textured 3D face from a photo (path, bytes, PIL image or uint8 array).
+    """Reconstruct a textured 3D face from a photo (path, bytes, PIL image or uint8 array), or one
+    face from a list of photos of the same person.
 
     Args:
-        image: the photo.
+        image: the photo, or a list of photos of one person (one identity and albedo are fitted to
+            all; pose, expression and light per photo; the result is the first photo's and
+            ``result.other_views`` the others').
         config: fit settings; ``options`` (FitConfig field names) override single fields.
         face_index: which face (largest first); None picks the largest.
         detector_backend: face detector (``"faceapi"`` offline default).
@@ -49,9 +53,12 @@ def reconstruct(
     from ganfit_core.fitting.target import prepare_target
 
     config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
-    target = prepare_target(image, face_index=face_index, resolution=config.render_size,
-                            detector_backend=detector_backend)
-    result = run_to_end(fit(target, config, cancel=cancel))
+    photos = list(image) if isinstance(image, (list, tuple)) else [image]
+    if not photos:
+        raise UserInputError("reconstruct: expected a photo or a non-empty list of photos")
+    targets = [prepare_target(photo, face_index=face_index, resolution=config.render_size,
+                              detector_backend=detector_backend) for photo in photos]
+    result = run_to_end(fit(targets[0] if len(targets) == 1 else targets, config, cancel=cancel))
     if result.quality is not None and result.quality.status == "failed" and not accept_failed:
         raise FitQualityError(f"the fit failed: {result.quality.message}")
     return result

@@ -6,9 +6,22 @@ Units and axes:
   +z out of the face (towards a viewer in front of it), +x towards the subject's left. The face is
   exported in its fitted shape and expression but without the head pose, so it faces a default
   glTF/three.js/Blender camera. The UV albedo texture is embedded as the PBR base colour
-  (metallic 0, roughness 0.9). UV seams: every distinct (vertex, UV) pair of the triangles becomes
-  one glTF vertex. The scene holds the ``face`` mesh first, then (for an ICT face, see below) the
-  untextured, double-sided ``sclera`` (off-white), ``iris`` (dark brown) and ``pupil`` meshes.
+  (sRGB texture, white base colour factor, metallic 0, roughness 0.9). UV seams: every distinct
+  (vertex, UV) pair of the triangles becomes one glTF vertex. The scene holds the ``face`` mesh
+  first, then (for an ICT face, see below) the untextured, double-sided ``sclera`` (off-white),
+  ``iris`` (dark brown) and ``pupil`` meshes (their sRGB colours written as glTF's linear factors).
+  Written by :mod:`ganfit_core.export_animated` (no trimesh).
+- **Animation** (morph targets): the face carries ICT's 53 expression shapes plus ARKit's
+  ``browInnerUp`` and ``cheekPuff`` (the sums of ICT's halves) as glTF morph targets named after
+  Apple's ARKit blendshapes (``jawOpen``, ``mouthSmileLeft``...; :mod:`ganfit_core.model.arkit`),
+  the names in ``mesh.extras.targetNames`` (read by three.js and Blender). The stored base mesh
+  is expressionless; the default ``weights`` are the fitted expression, so a viewer shows the
+  fitted face and zero weights the neutral one. The eyeballs turn with ``eyeLook*`` (their own
+  morph targets, default weights 0). ICT's shapes are the same for every identity (the model is
+  linear), so they are not personalised beyond being added to the fitted identity.
+- ``mesh_unlit.glb`` (:func:`export_all`): the same scene with ``KHR_materials_unlit`` materials,
+  which show the albedo itself; web viewers light PBR materials with their own environment (Gradio's
+  Model3D tints them violet, measured in ``tests/test_animated_browser.py``).
 - **OBJ** (``mesh.obj`` + ``mesh.mtl`` + ``texture.png``): **millimetres**, same axes, ``f v/vt``
   faces indexing shared positions and UVs (v up, OBJ convention); the MTL names the PNG as ``map_Kd``.
   Eyes follow as objects ``sclera``, ``iris`` and ``pupil`` (``f v`` faces, plain ``Kd`` materials).
@@ -49,8 +62,8 @@ from ganfit_core.fitting.types import FitResult
 from ganfit_core.model.eyes import EyeBasis, EyeMeshes, load_eye_basis, shape_eyes
 from ganfit_core.model.layout import EYELESS_REGIONS
 
-__all__ = ["export_glb", "export_obj", "export_texture", "export_params", "export_losses", "export_all",
-           "split_seams", "eye_meshes", "params_document", "losses_document"]
+__all__ = ["export_glb", "load_expression_shapes", "export_obj", "export_texture", "export_params",
+           "export_losses", "export_all", "split_seams", "eye_meshes", "params_document", "losses_document"]
 
 MM_TO_M = 1e-3
 UNITS = {
@@ -101,34 +114,56 @@ def split_seams(faces: np.ndarray, uv_faces: np.ndarray) -> tuple[np.ndarray, np
     return unique[:, 0], unique[:, 1], rank[inverse.reshape(-1)].reshape(faces.shape)
 
 
-def export_glb(result: FitResult, path: str | Path, *, eyes: EyeBasis | bool = True) -> Path:
-    """Write the textured face (and the eyes, see :func:`eye_meshes`) as a binary glTF scene
-    (metres, +y up, facing +z). ``eyes=False`` writes the face alone."""
-    import trimesh
-    from trimesh.visual.material import PBRMaterial
-    from trimesh.visual.texture import TextureVisuals
+def load_expression_shapes(region: str) -> np.ndarray:
+    """The ICT expression shapes (53, V, 3) float32 mm of ``region``, from the registry's model."""
+    from ganfit_core.model.morphable import load_morphable_model
 
-    path = Path(path)
-    vidx, tidx, faces = split_seams(result.faces, result.uv_faces)
-    material = PBRMaterial(baseColorTexture=Image.fromarray(result.texture), metallicFactor=0.0,
-                           roughnessFactor=0.9, name="face")
-    visual = TextureVisuals(uv=result.uvs[tidx], material=material)
-    vertices = result.vertices[vidx] * MM_TO_M
-    scene = trimesh.Scene()
-    scene.add_geometry(trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False),
-                       geom_name="face", node_name="face")
+    return load_morphable_model(region).expression_basis.numpy()
+
+
+def _expression_shapes(result: FitResult, expressions: np.ndarray | bool) -> np.ndarray | None:
+    if expressions is False:
+        return None
+    shapes = load_expression_shapes(result.region) if expressions is True else np.asarray(expressions)
+    wanted = (len(result.face.expression), len(result.vertices), 3)
+    if shapes.shape != wanted:
+        raise ValueError(f"expression shapes: expected shape {wanted} (the result's expression weights and "
+                         f"vertices), got {shapes.shape}")
+    return shapes
+
+
+def export_glb(result: FitResult, path: str | Path, *, eyes: EyeBasis | bool = True,
+               expressions: np.ndarray | bool = True, unlit: bool = False,
+               normal_deltas: bool = False) -> Path:
+    """Write the textured face (and the eyes, see :func:`eye_meshes`) as a binary glTF scene
+    (metres, +y up, facing +z), animatable: see the module docstring.
+
+    Args:
+        eyes: see the module docstring; ``False`` writes the face alone.
+        expressions: the ICT expression shapes (53, V, 3) mm of the result's mesh, ``True`` to load
+            them for ``result.region`` from the registry, ``False`` for a static face (no morph targets).
+        unlit: ``KHR_materials_unlit`` materials (viewers show the albedo itself).
+        normal_deltas: also write NORMAL morph deltas (about twice the file).
+    """
+    from ganfit_core.export_animated import GlbPart, face_part, flat_parts, write_animated_glb, write_face_glb
+
     found = eye_meshes(result, eyes)
+    shapes = _expression_shapes(result, expressions)
+    eye_args: dict[str, Any] = {}
     if found is not None:
-        for name, part_faces, rgb in found.parts():
-            part_vertices, part_faces = _compact(found.vertices, part_faces)
-            part_material = PBRMaterial(baseColorFactor=[*rgb, 1.0], metallicFactor=0.0,
-                                        roughnessFactor=0.4, doubleSided=True, name=name)
-            mesh = trimesh.Trimesh(vertices=part_vertices * MM_TO_M, faces=part_faces, process=False,
-                                   visual=TextureVisuals(material=part_material))
-            scene.add_geometry(mesh, geom_name=name, node_name=name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(scene.export(file_type="glb"))
-    return path
+        eye_args = {"eye_vertices": found.vertices, "eye_parts": found.parts(),
+                    "eye_sides": {"Left": np.flatnonzero(found.vertices[:, 0] > 0),
+                                  "Right": np.flatnonzero(found.vertices[:, 0] <= 0)}}
+    if shapes is not None:
+        return write_face_glb(path, vertices=result.vertices, faces=result.faces, uvs=result.uvs,
+                              uv_faces=result.uv_faces, texture=result.texture, deltas=shapes,
+                              names=result.face.expression_names, weights=result.face.expression,
+                              unlit=unlit, normal_deltas=normal_deltas, **eye_args)
+    parts: list[GlbPart] = [face_part(result.vertices, result.faces, result.uvs, result.uv_faces,
+                                      result.texture)]
+    if found is not None:
+        parts += flat_parts(found.vertices, found.parts())
+    return write_animated_glb(path, parts, unlit=unlit)
 
 
 def export_texture(result: FitResult, path: str | Path) -> Path:
@@ -235,17 +270,26 @@ def export_losses(result: FitResult, path: str | Path) -> Path:
     return path
 
 
-def export_all(result: FitResult, folder: str | Path, *, eyes: EyeBasis | bool = True) -> dict[str, Path]:
-    """Write mesh.glb, mesh.obj, mesh.mtl, texture.png, params.json and losses.json into ``folder``.
+def export_all(result: FitResult, folder: str | Path, *, eyes: EyeBasis | bool = True,
+               expressions: np.ndarray | bool = True, unlit_copy: bool = True) -> dict[str, Path]:
+    """Write mesh.glb, mesh.obj, mesh.mtl, texture.png, params.json and losses.json into ``folder``,
+    and (``unlit_copy``) mesh_unlit.glb, the same scene with unlit materials (for web viewers).
 
     ``eyes``: see the module docstring (``True`` loads the eye basis once for both meshes).
+    ``expressions``: see :func:`export_glb` (``True`` loads the region's shapes once for both GLBs).
 
-    Returns: a dict ``{"glb", "obj", "mtl", "texture", "params", "losses"}`` of written paths.
+    Returns: a dict ``{"glb", "obj", "mtl", "texture", "params", "losses"}`` (+ ``"glb_unlit"``) of
+    written paths.
     """
     folder = Path(folder)
     if eyes is True and result.region in EYELESS_REGIONS:
         eyes = load_eye_basis()
-    paths = {"glb": export_glb(result, folder / "mesh.glb", eyes=eyes)}
+    if expressions is True:
+        expressions = load_expression_shapes(result.region)
+    paths = {"glb": export_glb(result, folder / "mesh.glb", eyes=eyes, expressions=expressions)}
+    if unlit_copy:
+        paths["glb_unlit"] = export_glb(result, folder / "mesh_unlit.glb", eyes=eyes, expressions=expressions,
+                                        unlit=True)
     paths.update(export_obj(result, folder, eyes=eyes))
     paths["params"] = export_params(result, folder / "params.json")
     paths["losses"] = export_losses(result, folder / "losses.json")

@@ -123,3 +123,64 @@ def serve_app(app_module: Any) -> Callable[..., contextlib.AbstractContextManage
             store.close()
 
     return serving
+
+
+#: npm packages the browser and glTF checks use, pinned; installed into <repo>/.node (git-ignored).
+NODE_PACKAGES = {"three": "0.187.0", "gltf-validator": "2.0.0-dev.3.10"}
+NODE_DIR = REPO_ROOT / ".node"
+
+
+@pytest.fixture(scope="session")
+def node_modules() -> Path:
+    """``<repo>/.node/node_modules`` holding :data:`NODE_PACKAGES`, installed with npm on first use.
+
+    Skips (with the reason) when node/npm are missing or the install fails, e.g. offline.
+    """
+    import shutil
+    import subprocess
+
+    folder = NODE_DIR / "node_modules"
+    missing = [name for name in NODE_PACKAGES if not (folder / name / "package.json").is_file()]
+    if shutil.which("node") is None:
+        pytest.skip("node not found (apt-get install -y nodejs npm)")
+    if not missing:
+        return folder
+    if shutil.which("npm") is None:
+        pytest.skip(f"node/npm not found, cannot install {', '.join(missing)}: apt-get install -y nodejs npm")
+    NODE_DIR.mkdir(exist_ok=True)
+    specs = [f"{name}@{NODE_PACKAGES[name]}" for name in missing]
+    command = ["npm", "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR), *specs]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0 or any(not (folder / n / "package.json").is_file() for n in missing):
+        pytest.skip(f"npm install {' '.join(specs)} failed: {done.stderr.strip()[-300:]}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ict_face_glb_inputs(ict_model_path: Path) -> Callable[..., dict]:
+    """``make(identity (K,), expression (53,), texture (Ht, Wt, 3) uint8) -> dict``: the keyword
+    arguments of :func:`ganfit_core.export_animated.write_face_glb` for that ICT face and its eyes."""
+    import numpy as np
+
+    from ganfit_core.model.eyes import IRIS_RGB, PUPIL_RGB, SCLERA_RGB, load_eye_basis
+    from ganfit_core.model.morphable import load_morphable_model
+
+    model = load_morphable_model("face", path=ict_model_path)
+    eyes = load_eye_basis(ict_model_path)
+    basis = model.expression_basis.numpy()
+    sides = {"Left": np.flatnonzero(eyes.mean[:, 0] > 0), "Right": np.flatnonzero(eyes.mean[:, 0] <= 0)}
+
+    def make(identity: Any, expression: Any, texture: Any) -> dict:
+        k = len(identity)
+        vertices = (model.mean.numpy() + np.tensordot(identity, model.identity_basis[:k].numpy(), 1)
+                    + np.tensordot(expression, basis, 1))
+        eye_vertices = (eyes.mean + np.tensordot(identity, eyes.identity_basis[:k], 1)
+                        + np.tensordot(expression, eyes.expression_basis, 1))
+        return dict(vertices=vertices, faces=model.faces.numpy(), uvs=model.uvs.numpy(),
+                    uv_faces=model.uv_faces.numpy(), texture=texture, deltas=basis,
+                    names=list(model.expression_names), weights=np.asarray(expression, np.float32),
+                    eye_vertices=eye_vertices, eye_sides=sides,
+                    eye_parts=(("sclera", eyes.sclera, SCLERA_RGB), ("iris", eyes.iris, IRIS_RGB),
+                               ("pupil", eyes.pupil, PUPIL_RGB)))
+
+    return make

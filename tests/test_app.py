@@ -99,8 +99,15 @@ def test_streams_plot_updates_and_returns_a_loadable_glb(astronaut_run: dict[str
     assert list(trimesh.load(glbs[0]).geometry) == ["face", "sclera", "iris", "pupil"]
     extent_m = mesh.bounding_box.extents.max()
     assert 0.05 < extent_m < 1.0, f"a face in metres should span 5 cm to 1 m, got {extent_m:.3f}"
-    # the chained endpoint hands the same GLB to the 3D viewer
-    assert Path(astronaut_run["model"]).read_bytes() == glbs[0].read_bytes()
+    # the chained endpoint hands the 3D viewer the same scene with unlit materials (mesh_unlit.glb:
+    # Gradio's viewer would tint PBR materials with its own environment light)
+    from ganfit_core.export_animated import read_glb_json
+
+    viewer, download = (read_glb_json(Path(p).read_bytes()) for p in (astronaut_run["model"], glbs[0]))
+    assert Path(astronaut_run["model"]).name == "mesh_unlit.glb"
+    assert viewer["extensionsUsed"] == ["KHR_materials_unlit"] and "extensionsUsed" not in download
+    assert viewer["accessors"] == download["accessors"] and viewer["meshes"] == download["meshes"]
+    assert len(download["meshes"][0]["extras"]["targetNames"]) >= 50  # animatable (ARKit names)
     texture = Image.open(final[3])
     assert min(texture.size) >= 16
 
@@ -196,3 +203,14 @@ def test_cancel_stops_the_fit_and_the_app_keeps_serving(server_url: str) -> None
     assert stopped or job.status().code == Status.CANCELLED, (job.status(), outputs[-1:])
     offered = [out[4] for out in outputs if isinstance(out[4], list) and out[4]]
     assert not offered, "a cancelled fit offers no downloads"
+
+
+def test_several_photos_give_one_face(server_url: str, tmp_path: Path) -> None:
+    """The app's "more photos" upload (``more_photos`` in the API): one face fitted to all photos."""
+    mirrored = tmp_path / "astronaut_mirrored.png"
+    Image.open(ASTRONAUT).transpose(Image.FLIP_LEFT_RIGHT).save(mirrored)
+    client = Client(server_url, verbose=False)
+    final = client.predict(handle_file(str(ASTRONAUT)), **tiny_settings(client),
+                           more_photos=[handle_file(str(mirrored))], api_name="/reconstruct")
+    assert final[2].startswith("Done") and "One face fitted to 2 photos" in final[2], final[2]
+    assert any(str(p).endswith("mesh.glb") for p in final[4])

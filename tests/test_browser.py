@@ -126,7 +126,9 @@ def _element_pixels(driver: Any, element: Any) -> np.ndarray:
     """The element's region of a fresh page screenshot, (H, W, 3) float."""
     page = np.asarray(Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB"), dtype=float)
     ratio = driver.execute_script("return window.devicePixelRatio") or 1
-    rect = element.rect
+    # viewport coordinates (the screenshot's), not document ones: the page may be scrolled
+    rect = driver.execute_script("const r = arguments[0].getBoundingClientRect();"
+                                 "return {x: r.left, y: r.top, width: r.width, height: r.height};", element)
     x0, y0 = int(rect["x"] * ratio), int(rect["y"] * ratio)
     x1, y1 = x0 + int(rect["width"] * ratio), y0 + int(rect["height"] * ratio)
     return page[y0:y1, x0:x1]
@@ -177,3 +179,28 @@ def test_example_run_shows_the_mesh(app_and_url: Any, driver: Any) -> None:
     print(f"click → first plot update {first_plot_s:.1f} s, → 3D viewer {mesh_s:.1f} s")
     assert pixels.size > 0, "the 3D canvas is off screen"
     assert pixels.std(axis=(0, 1)).max() > 8.0, "the 3D viewer canvas is blank"
+
+    # The "animate and relight" panel: after the fit it shows the re-rendered face; moving the
+    # jawOpen slider (keyboard on the range, as a user would) re-renders it with the mouth open.
+    from selenium.webdriver.common.keys import Keys
+
+    pose_img = "#pose-image img"
+    WebDriverWait(driver, PAGE_TIMEOUT_S).until(lambda d: d.find_elements(By.CSS_SELECTOR, pose_img))
+    image = driver.find_element(By.CSS_SELECTOR, pose_img)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", image)
+    before_src = image.get_attribute("src")
+    time.sleep(0.5)
+    before = _element_pixels(driver, image)
+    slider = driver.find_element(By.CSS_SELECTOR, "#pose-jaw input[type=range]")
+    slider.click()
+    slider.send_keys(*([Keys.ARROW_RIGHT] * 12))
+    WebDriverWait(driver, PAGE_TIMEOUT_S, poll_frequency=0.2).until(
+        lambda d: d.find_element(By.CSS_SELECTOR, pose_img).get_attribute("src") != before_src)
+    time.sleep(0.5)
+    after = _element_pixels(driver, driver.find_element(By.CSS_SELECTOR, pose_img))
+    driver.save_screenshot(str(ARTIFACTS / "browser_pose_page.png"))
+    pair = np.concatenate([before, after], axis=1).astype(np.uint8)
+    Image.fromarray(pair).save(ARTIFACTS / "browser_pose.png")
+    assert before.shape == after.shape and before.size > 0
+    changed = np.abs(after - before).max(axis=-1).mean()
+    assert changed > 0.5, "moving jawOpen did not change the re-rendered face"

@@ -67,7 +67,7 @@ def test_split_seams_one_vertex_per_pair() -> None:
 
 def test_glb_round_trip_metres_and_texture(tmp_path: Path) -> None:
     result = _quad_with_seam()
-    path = export_glb(result, tmp_path / "mesh.glb")
+    path = export_glb(result, tmp_path / "mesh.glb", expressions=False)
     scene = trimesh.load(path)
     mesh = next(iter(scene.geometry.values())) if isinstance(scene, trimesh.Scene) else scene
     assert len(mesh.vertices) == 5  # the seam vertex is split
@@ -79,8 +79,10 @@ def test_glb_round_trip_metres_and_texture(tmp_path: Path) -> None:
 
 
 def test_export_all_writes_complete_set(tmp_path: Path) -> None:
-    paths = export_all(_quad_with_seam(), tmp_path / "out")
-    assert set(paths) == {"glb", "obj", "mtl", "texture", "params", "losses"}
+    paths = export_all(_quad_with_seam(), tmp_path / "out", expressions=False)
+    assert set(paths) == {"glb", "glb_unlit", "obj", "mtl", "texture", "params", "losses"}
+    assert b"KHR_materials_unlit" in paths["glb_unlit"].read_bytes()
+    assert b"KHR_materials_unlit" not in paths["glb"].read_bytes()
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths.values())
     obj = paths["obj"].read_text()
     assert "mtllib mesh.mtl" in obj and "usemtl face" in obj
@@ -111,7 +113,7 @@ def test_ict_mesh_glb_vertex_count(ict_model_path: Path, eyes: EyeBasis, tmp_pat
     result = _result(model.mean.numpy(), model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy(),
                      region="face")
     vidx, _, _ = split_seams(result.faces, result.uv_faces)
-    path = export_glb(result, tmp_path / "face.glb", eyes=eyes)
+    path = export_glb(result, tmp_path / "face.glb", eyes=eyes, expressions=False)
     scene = trimesh.load(path)
     assert list(scene.geometry) == ["face", "sclera", "iris", "pupil"]
     mesh = scene.geometry["face"]  # the eyes do not change the face mesh
@@ -127,7 +129,7 @@ def test_ict_mesh_glb_vertex_count(ict_model_path: Path, eyes: EyeBasis, tmp_pat
 def test_full_region_gets_no_extra_eyes(tmp_path: Path) -> None:
     result = _quad_with_seam()  # region "full": its mesh holds its own eyes
     assert eye_meshes(result) is None
-    assert list(trimesh.load(export_glb(result, tmp_path / "q.glb")).geometry) == ["face"]
+    assert list(trimesh.load(export_glb(result, tmp_path / "q.glb", expressions=False)).geometry) == ["face"]
 
 
 def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
@@ -148,13 +150,18 @@ def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
 
 
 def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
+    from ganfit_core.export_animated import srgb_to_linear
+    from ganfit_core.model.morphable import load_morphable_model
+
     result, landmarks = _fitted_ict_result(ict_model_path)
-    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", eyes=eyes))
+    shapes = load_morphable_model("face", path=ict_model_path).expression_basis.numpy()
+    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", eyes=eyes, expressions=shapes))
     face = scene.geometry["face"]
     assert len(face.vertices) == len(split_seams(result.faces, result.uv_faces)[0])
     for name, rgb in (("sclera", (0.92, 0.90, 0.88)), ("iris", (0.25, 0.16, 0.10))):
+        # glTF's baseColorFactor is linear: the sRGB colour is converted (trimesh reads it as uint8)
         factor = np.asarray(scene.geometry[name].visual.material.baseColorFactor, np.float64)
-        assert np.allclose(factor[:3] / 255.0, rgb, atol=0.01), (name, factor)
+        assert np.allclose(factor[:3] / 255.0, srgb_to_linear(rgb), atol=0.01), (name, factor)
     iris = scene.geometry["iris"].vertices * 1000.0  # back to mm
     for side, eye in (("right", landmarks[36:42]), ("left", landmarks[42:48])):  # subject's right: -x
         part = iris[np.sign(iris[:, 0]) == np.sign(eye[:, 0].mean())]
@@ -200,3 +207,34 @@ def test_eye_basis_needs_the_full_region(ict_model_path: Path) -> None:
 
     with pytest.raises(ValueError, match="full"):
         eye_basis(load_morphable_model("face", path=ict_model_path))
+
+
+def test_export_all_writes_an_animatable_arkit_glb(ict_model_path: Path, eyes: EyeBasis,
+                                                   tmp_path: Path) -> None:
+    import torch
+
+    from ganfit_core.export_animated import read_glb_json
+    from ganfit_core.model.arkit import ARKIT_NAMES
+    from ganfit_core.model.morphable import load_morphable_model
+
+    model = load_morphable_model("face", path=ict_model_path)
+    expression = torch.zeros(1, model.num_expression)
+    expression[0, model.expression_names.index("mouthSmile_L")] = 0.75
+    identity = torch.linspace(-1.0, 1.0, 30)[None]
+    face = dataclasses.replace(_face(identity[0].tolist(), expression[0].tolist()),
+                               expression_names=tuple(model.expression_names))
+    result = _result(model(identity, expression)[0].numpy(), model.faces.numpy(), model.uvs.numpy(),
+                     model.uv_faces.numpy(), region="face", face=face)
+    paths = export_all(result, tmp_path, eyes=eyes, expressions=model.expression_basis.numpy())
+    for key, unlit in (("glb", False), ("glb_unlit", True)):
+        doc = read_glb_json(paths[key].read_bytes())
+        mesh = doc["meshes"][0]
+        names = mesh["extras"]["targetNames"]
+        assert mesh["name"] == "face" and sum(n in ARKIT_NAMES for n in names) >= 50
+        assert len(mesh["primitives"][0]["targets"]) == len(names) == len(mesh["weights"])
+        assert mesh["weights"][names.index("mouthSmileLeft")] == 0.75
+        assert sum(mesh["weights"]) == 0.75
+        assert ("KHR_materials_unlit" in doc.get("extensionsUsed", [])) == unlit
+        assert [m["name"] for m in doc["meshes"]] == ["face", "sclera", "iris", "pupil"]
+    with pytest.raises(ValueError, match="expression shapes"):
+        export_glb(result, tmp_path / "bad.glb", eyes=False, expressions=np.zeros((53, 10, 3)))

@@ -55,8 +55,8 @@ def test_only_user_errors_are_shown_as_the_users_mistake() -> None:
 
 def test_reconstruct_update_outputs_in_endpoint_order() -> None:
     update = ReconstructUpdate(plot=None, status="Done", glb_path="/x.glb")
-    assert update.outputs(skip="S") == (None, "S", "Done", "S", "S", "S", "/x.glb")
-    assert ReconstructUpdate().outputs(skip=0) == (0,) * 7
+    assert update.outputs(skip="S") == (None, "S", "Done", "S", "S", "S", "/x.glb", "S")
+    assert ReconstructUpdate().outputs(skip=0) == (0,) * 8
     assert repr(KEEP) == "KEEP"
 
 

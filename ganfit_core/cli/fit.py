@@ -1,9 +1,13 @@
-"""``python -m ganfit_core fit PHOTO --out DIR``: reconstruct a textured 3D face from a photo.
+"""``python -m ganfit_core fit PHOTO [PHOTO ...] --out DIR``: reconstruct a textured 3D face from a photo,
+or one face from several photos of the same person (one identity and albedo; pose, expression and
+light per photo).
 
 Every :class:`~ganfit_core.fitting.config.FitConfig` field is a flag (``--full-steps 40``,
 ``--identity-weight 0.5``...), generated from the dataclass. Writes ``mesh.glb``, ``mesh.obj``,
 ``mesh.mtl``, ``texture.png``, ``params.json``, ``losses.json`` (and with ``--save-loss-plot`` a
-``losses.png``; with ``--save-render`` a ``render.png``) into ``--out``.
+``losses.png``; with ``--save-render`` a ``render.png``) into ``--out``. With several photos those
+files hold the first photo's fit (its expression in the GLB); each further photo N (2, 3, ...) adds
+``params_photoN.json`` (and with ``--save-render`` ``render_photoN.png``).
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The photo, output folder, run options and one flag per FitConfig field."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("photo", type=Path, help="input photo (JPEG, PNG, ...)")
+    parser.add_argument("photo", type=Path, nargs="+",
+                        help="input photo (JPEG, PNG, ...); several photos of one person give one face")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if needed)")
     parser.add_argument("--face-index", type=int, default=None,
                         help="which face to fit, 0 = largest (default: the largest)")
@@ -130,12 +135,21 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
         from ganfit_core.fitting.engine import fit, run_to_end
         from ganfit_core.fitting.target import prepare_target
 
-        if not args.photo.is_file():
-            raise FileNotFoundError(f"no such photo: {args.photo}")
-        target = prepare_target(args.photo, face_index=args.face_index, resolution=config.render_size,
-                                detector_backend=args.detector)
-        result = _run_fit(fit(target, config, cancel=cancel), config, run_to_end, quiet=args.quiet)
+        photos = args.photo if isinstance(args.photo, list) else [args.photo]
+        for photo in photos:
+            if not Path(photo).is_file():
+                raise FileNotFoundError(f"no such photo: {photo}")
+        targets = [prepare_target(photo, face_index=args.face_index, resolution=config.render_size,
+                                  detector_backend=args.detector) for photo in photos]
+        events = fit(targets[0] if len(targets) == 1 else targets, config, cancel=cancel)
+        result = _run_fit(events, config, run_to_end, quiet=args.quiet)
         paths = export_all(result, args.out)
+        if result.other_views:
+            from ganfit_core.export import export_params
+
+            for number, view in enumerate(result.other_views, start=2):
+                name = f"params_photo{number}"
+                paths[name] = export_params(view, Path(args.out) / f"{name}.json")
         if args.save_loss_plot:
             from ganfit_core.cli.loss_plot import draw_loss_plot
 
@@ -145,6 +159,9 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
 
             paths["render"] = Path(args.out) / "render.png"
             Image.fromarray(result.render).save(paths["render"])
+            for number, view in enumerate(result.other_views, start=2):
+                paths[f"render_photo{number}"] = Path(args.out) / f"render_photo{number}.png"
+                Image.fromarray(view.render).save(paths[f"render_photo{number}"])
     except Exception as exc:  # noqa: BLE001  (mapped to documented exit codes)
         code = _error_code(exc)
         if code is None:

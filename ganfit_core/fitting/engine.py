@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, s
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
 from ganfit_core.fitting.quality import FitQuality, assess_fit
-from ganfit_core.fitting.target import TargetTensors, target_tensors
+from ganfit_core.fitting.target import TargetTensors, stack_target_tensors, target_tensors
 from ganfit_core.fitting.types import (
     FitEvent,
     FitResult,
@@ -65,7 +65,7 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def fit(
-    target: FitTarget,
+    target: FitTarget | Sequence[FitTarget],
     config: FitConfig | None = None,
     *,
     cancel: threading.Event | None = None,
@@ -74,7 +74,12 @@ def fit(
     """Fit the morphable model and texture prior to ``target``; yields a FitEvent after every step.
 
     Args:
-        target: the crop and landmarks (see :func:`ganfit_core.fitting.target.prepare_target`).
+        target: the crop and landmarks (see :func:`ganfit_core.fitting.target.prepare_target`), or
+            several photos of one person (all prepared at the same resolution): one identity and
+            one albedo (texture latent and detail layer) are fitted to all of them, pose, camera,
+            expression and light per photo; each loss term is the mean over the photos. The result
+            is the first photo's, the others' in ``result.other_views``. One photo (or a list of
+            one) runs exactly the single-photo fit.
         config: settings (default ``FitConfig()``).
         cancel: when set, the next step raises :class:`FitCancelled`.
         context: prebuilt components (:func:`build_context`) to skip loading them again; it must
@@ -89,8 +94,10 @@ def fit(
     start = time.perf_counter()
     ctx = context or build_context(config)
     ctx.check(config)
-    tgt = target_tensors(target, config, ctx.device, ctx.identity_net)
-    params = initial_parameters(target, config, ctx)
+    views = _views(target)
+    tgt = stack_target_tensors([target_tensors(v, config, ctx.device, ctx.identity_net) for v in views]) \
+        if len(views) > 1 else target_tensors(views[0], config, ctx.device, ctx.identity_net)
+    params = initial_parameters(views, config, ctx)
     stages = config.stages
     warnings: list[str] = []
     history: list[StepRecord] = []
@@ -139,10 +146,13 @@ def fit(
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
-    quality = _assess(params, ctx, tgt, target, config, diverged=any("diverged" in w for w in warnings))
+    quality = _assess(params, ctx, tgt, views[0], config, diverged=any("diverged" in w for w in warnings))
     if quality.status == "doubtful":
         warnings.append(quality.message)
-    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history, quality)
+    others = tuple(_result(view, config, ctx, params, final, stage_seconds, warnings, history, index=i)
+                   for i, view in enumerate(views) if i > 0)
+    result = _result(views[0], config, ctx, params, final, stage_seconds, warnings, history, quality=quality,
+                     others=others)
     message = "done" if quality.status != "failed" else quality.message
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
                    time.perf_counter() - start, result.render, message, result)
@@ -153,7 +163,7 @@ def _assess(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, target:
             config: FitConfig, *, diverged: bool) -> FitQuality:
     """The fit-quality verdict from the final landmark residual and the detection's evidence."""
     camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
-    sparse_cam = params.to_camera_space(ctx.sparse(params.identity, params.expression))
+    sparse_cam = params.to_camera_space(ctx.sparse(params.identity_rows(), params.expression))
     fitted = projected_landmarks(sparse_cam, camera, tgt, config)[0].cpu().double().numpy()
     return assess_fit(fitted, tgt.landmarks[0].cpu().double().numpy(), diverged=diverged,
                       detection_score=target.detection_score,
@@ -200,41 +210,59 @@ def run_to_end(events: Iterable[FitEvent], on_event: Callable[[FitEvent], None] 
     return run.result
 
 
+def _views(target: FitTarget | Sequence[FitTarget]) -> list[FitTarget]:
+    views = [target] if isinstance(target, FitTarget) else list(target)
+    if not views or not all(isinstance(v, FitTarget) for v in views):
+        raise FitError("fit: expected a FitTarget or a non-empty sequence of them (prepare_target)")
+    sizes = {v.size for v in views}
+    if len(sizes) > 1:
+        raise FitError(f"fit: the photos' crops differ in size ({sorted(sizes)} px): prepare them with the "
+                       "same resolution")
+    return views
+
+
 @torch.no_grad()
-def render_over_crop(params: FaceParameters, ctx: FitContext, target: FitTarget) -> np.ndarray:
-    """The fitted face rendered at the crop's resolution, composited over it: (S, S, 3) uint8."""
+def render_over_crop(params: FaceParameters, ctx: FitContext, target: FitTarget, *,
+                     index: int = 0) -> np.ndarray:
+    """The fitted face (view ``index``) rendered at the crop's resolution, composited over it:
+    (S, S, 3) uint8."""
     model = ctx.model
-    vertices = params.to_camera_space(model(params.identity, params.expression))
+    vertices = params.to_camera_space(model(params.identity_rows(), params.expression))
     texture = params.texture(ctx.prior.decode(params.texture_latent))
     camera = params.camera(target.size, target.size)
     out = ctx.renderer.render(vertices, model.faces, model.uvs, model.uv_faces, texture, camera, params.sh)
     image = torch.tensor(target.image).to(ctx.device, torch.float32).div(255.0)[None]
-    return _to_uint8(out.image + (1.0 - out.mask) * image)
+    return _to_uint8((out.image + (1.0 - out.mask) * image)[index:index + 1])
 
 
-def _row(tensor: torch.Tensor) -> np.ndarray:
-    """First batch row as float32 NumPy."""
-    return tensor.detach()[0].cpu().numpy().astype(np.float32)
+def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
+    """Batch row ``index`` (row 0 of a shared, one-row tensor) as float32 NumPy."""
+    tensor = tensor.detach()
+    return tensor[index if tensor.shape[0] > 1 else 0].cpu().numpy().astype(np.float32)
 
 
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
-            history: list[StepRecord], quality: FitQuality | None = None) -> FitResult:
+            history: list[StepRecord], *, index: int = 0, others: tuple[FitResult, ...] = (),
+            quality: FitQuality | None = None) -> FitResult:
+    """The result of view ``index`` (``target`` is that view's photo); the quality verdict is the
+    first photo's (None on the other views)."""
     model = ctx.model
-    vertices = model(params.identity, params.expression)[0]
-    texture = params.texture(ctx.prior.decode(params.texture_latent))
+    i = index
+    vertices = model(params.identity_rows(), params.expression)[i]
+    texture = params.texture(ctx.prior.decode(params.texture_latent))[i:i + 1]
     detail = params.detail if params.detail.shape[1] > 0 else None
     face = FittedFace(
-        identity=_row(params.identity), expression=_row(params.expression),
-        expression_names=tuple(model.expression_names), texture_latent=_row(params.texture_latent),
-        detail=None if detail is None else _row(detail), sh=_row(params.sh))
+        identity=_row(params.identity, i), expression=_row(params.expression, i),
+        expression_names=tuple(model.expression_names), texture_latent=_row(params.texture_latent, i),
+        detail=None if detail is None else _row(detail, i), sh=_row(params.sh, i))
     camera = FittedCamera(
-        rotation=_row(params.rotation_matrix()), translation=_row(params.translation()),
-        focal=float(params.focal()[0]), principal=_row(params.principal),
+        rotation=_row(params.rotation_matrix(), i), translation=_row(params.translation(), i),
+        focal=float(params.focal()[i]), principal=_row(params.principal, i),
         image_size=(target.size, target.size))
-    pose = PoseParameters(rotation=_row(params.rotation), translation_xy=_row(params.translation_xy),
-                          log_depth=float(params.log_depth[0, 0]), log_focal=float(params.log_focal[0, 0]))
+    pose = PoseParameters(rotation=_row(params.rotation, i), translation_xy=_row(params.translation_xy, i),
+                          log_depth=float(params.log_depth[i, 0]), log_focal=float(params.log_focal[i, 0]))
     return FitResult(
         vertices=vertices.cpu().numpy().astype(np.float32),
         faces=model.faces.cpu().numpy(),
@@ -248,11 +276,12 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
         losses=dict(losses),
         stage_seconds=dict(stage_seconds),
         warnings=tuple(warnings),
-        render=render_over_crop(params, ctx, target),
+        render=render_over_crop(params, ctx, target, index=i),
         config=config,
         history=tuple(history),
         crop_to_photo=np.asarray(target.crop_to_photo),
         photo_size=target.photo_size,
         target_landmarks=np.asarray(target.landmarks),
+        other_views=others,
         quality=quality,
     )

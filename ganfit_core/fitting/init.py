@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -16,9 +17,8 @@ from ganfit_core.render.camera import FRONTAL_ROTATION
 __all__ = ["initial_parameters", "pose_from_landmarks"]
 
 
-def initial_parameters(target: FitTarget, config: FitConfig, ctx: FitContext) -> FaceParameters:
-    """Camera guess from the photo's assumed field of view; depth and offset from the landmarks."""
-    device = ctx.device
+def _start_camera_pose(target: FitTarget, config: FitConfig, ctx: FitContext) -> tuple:
+    """``(focal0 px, principal (2,) px, rotation (3,) rad, translation0 (2,) px, depth0 mm)`` of one photo."""
     linear = target.crop_to_photo[:2, :2]
     px_per_crop = math.sqrt(abs(float(np.linalg.det(linear)))) or 1.0
     if target.focal_hint is not None:
@@ -31,14 +31,30 @@ def initial_parameters(target: FitTarget, config: FitConfig, ctx: FitContext) ->
         centre = np.array([photo_w / 2.0, photo_h / 2.0, 1.0])
         principal = (np.linalg.inv(target.crop_to_photo) @ centre)[:2]
     rotation, translation0, depth0 = pose_from_landmarks(ctx.model, target.landmarks, focal0, principal)
+    return focal0, principal, rotation, translation0, depth0
+
+
+def initial_parameters(target: FitTarget | Sequence[FitTarget], config: FitConfig,
+                       ctx: FitContext) -> FaceParameters:
+    """Camera guess from the photo's assumed field of view; depth and offset from the landmarks.
+
+    A sequence of N targets (photos of one person) gives N views with a shared identity and texture
+    (``FaceParameters(shared_views=True)``), each view starting from its own camera and pose.
+    """
+    device = ctx.device
+    views = [target] if isinstance(target, FitTarget) else list(target)
+    starts = [_start_camera_pose(view, config, ctx) for view in views]
+    stacked = [np.stack([np.asarray(start[i], np.float64) for start in starts]) for i in range(5)]
+    focal0, principal, rotation, translation0, depth0 = stacked
     latent = ctx.prior.initial_latent(1).to(device)
     detail = config.detail_resolution if config.detail_steps > 0 else 0
     as_t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
     return FaceParameters(
-        batch=1, num_identity=config.num_identity, num_expression=ctx.model.num_expression,
+        batch=len(views), num_identity=config.num_identity, num_expression=ctx.model.num_expression,
         texture_latent=latent,
-        focal0=as_t([focal0]), depth0=as_t([depth0]), principal=as_t(principal[None]),
-        translation0=as_t(translation0[None]), detail_resolution=detail, rotation0=as_t(rotation[None]),
+        focal0=as_t(focal0), depth0=as_t(depth0), principal=as_t(principal),
+        translation0=as_t(translation0), detail_resolution=detail, rotation0=as_t(rotation),
+        shared_views=len(views) > 1,
     )
 
 

@@ -58,16 +58,17 @@ def projected_landmarks(sparse_cam: torch.Tensor, camera: object, tgt: TargetTen
 
 def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: TargetTensors, config: FitConfig,
                 want_render: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
-    """Weighted loss terms of one step (with ``"total"``) and, if rendered, the composite (1, S, S, 3)."""
+    """Weighted loss terms of one step (with ``"total"``) and, if rendered, the composite (B, S, S, 3)
+    (B views: each term is the mean over the views)."""
     model = ctx.model
     terms: dict[str, torch.Tensor] = {}
     render = stage in ("full", "detail") or want_render
     camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
     if render:
-        cam_vertices = params.to_camera_space(model(params.identity, params.expression))
+        cam_vertices = params.to_camera_space(model(params.identity_rows(), params.expression))
         sparse_cam = cam_vertices[:, ctx.sparse.index]
     else:
-        sparse_cam = params.to_camera_space(ctx.sparse(params.identity, params.expression))
+        sparse_cam = params.to_camera_space(ctx.sparse(params.identity_rows(), params.expression))
     if stage != "detail" and config.landmark_weight > 0:
         predicted = projected_landmarks(sparse_cam, camera, tgt, config)
         terms["landmark"] = config.landmark_weight * LANDMARK_SCALE * L.landmark_loss(

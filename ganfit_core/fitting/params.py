@@ -86,6 +86,9 @@ class FaceParameters(nn.Module):
         detail_resolution: side of the detail layer (0: none).
         light_level: initial ambient shading level.
         rotation0: (B, 3) initial axis-angle (default 0: frontal).
+        shared_views: the B faces are photos of one person: ``identity`` (1, K), ``texture_latent``
+            (1, L) and ``detail`` (1, D, D, 3) are shared (one row, broadcast to the B views by
+            :meth:`identity_rows` and :meth:`texture`); pose, camera, expression and light stay per view.
     """
 
     def __init__(
@@ -102,11 +105,18 @@ class FaceParameters(nn.Module):
         detail_resolution: int = 0,
         light_level: float = 1.0,
         rotation0: torch.Tensor | None = None,
+        shared_views: bool = False,
     ) -> None:
         super().__init__()
         device = texture_latent.device
         zeros = {"device": device, "dtype": torch.float32}
-        self.identity = nn.Parameter(torch.zeros(batch, num_identity, **zeros))
+        self.batch = int(batch)
+        self.shared_views = bool(shared_views)
+        rows = 1 if shared_views else batch
+        if texture_latent.shape[0] != rows:
+            raise ValueError(f"texture_latent: expected {rows} row(s), "
+                             f"got shape {tuple(texture_latent.shape)}")
+        self.identity = nn.Parameter(torch.zeros(rows, num_identity, **zeros))
         self.expression = nn.Parameter(torch.zeros(batch, num_expression, **zeros))
         rotation = torch.zeros(batch, 3, **zeros) if rotation0 is None else rotation0.detach().clone().float()
         self.rotation = nn.Parameter(rotation.to(device))
@@ -115,11 +125,15 @@ class FaceParameters(nn.Module):
         self.log_focal = nn.Parameter(torch.zeros(batch, 1, **zeros))
         self.sh = nn.Parameter(ambient_sh(batch, light_level, device=device))
         self.texture_latent = nn.Parameter(texture_latent.detach().clone().float())
-        self.detail = nn.Parameter(torch.zeros(batch, detail_resolution, detail_resolution, 3, **zeros))
+        self.detail = nn.Parameter(torch.zeros(rows, detail_resolution, detail_resolution, 3, **zeros))
         self.register_buffer("focal0", focal0.detach().clone().float().to(device))
         self.register_buffer("depth0", depth0.detach().clone().float().to(device))
         self.register_buffer("principal", principal.detach().clone().float().to(device))
         self.register_buffer("frontal", FRONTAL_ROTATION.to(device))
+
+    def identity_rows(self) -> torch.Tensor:
+        """(B, K) identity coefficients of every view (the shared row repeated when ``shared_views``)."""
+        return self.identity.expand(self.batch, -1)
 
     def group(self, name: str) -> list[nn.Parameter]:
         """The parameters of optimiser group ``name`` (see :data:`PARAMETER_GROUPS`)."""
@@ -153,14 +167,16 @@ class FaceParameters(nn.Module):
         return vertices @ self.rotation_matrix().transpose(1, 2) + self.translation()[:, None, :]
 
     def texture(self, base: torch.Tensor) -> torch.Tensor:
-        """Prior texture (B, R, R, 3) plus the (upsampled) detail layer, clamped to [0, 1]."""
-        if self.detail.shape[1] == 0:
-            return base
-        detail = self.detail
-        if detail.shape[1] != base.shape[1]:
-            detail = F.interpolate(detail.permute(0, 3, 1, 2), size=base.shape[1:3], mode="bilinear",
-                                   align_corners=False).permute(0, 2, 3, 1)
-        return (base + detail).clamp(0.0, 1.0)
+        """Prior texture (B, R, R, 3) (or (1, R, R, 3), shared) plus the (upsampled) detail layer,
+        clamped to [0, 1]; (B, R, R, 3), the shared texture repeated when ``shared_views``."""
+        out = base
+        if self.detail.shape[1] > 0:
+            detail = self.detail
+            if detail.shape[1] != base.shape[1]:
+                detail = F.interpolate(detail.permute(0, 3, 1, 2), size=base.shape[1:3], mode="bilinear",
+                                       align_corners=False).permute(0, 2, 3, 1)
+            out = (base + detail).clamp(0.0, 1.0)
+        return out.expand(self.batch, -1, -1, -1) if out.shape[0] == 1 and self.batch > 1 else out
 
     def snapshot(self) -> dict[str, torch.Tensor]:
         """Detached copies of every parameter (for restoring after a divergence)."""

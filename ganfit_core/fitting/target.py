@@ -17,7 +17,7 @@ from ganfit_core.fitting.masks import face_skin_mask
 from ganfit_core.fitting.types import FitTarget
 from ganfit_core.model.layout import CONTOUR_LANDMARKS, NUM_LANDMARKS
 
-__all__ = ["PHOTO_MAX_SIDE", "prepare_target", "TargetTensors", "target_tensors"]
+__all__ = ["PHOTO_MAX_SIDE", "prepare_target", "TargetTensors", "target_tensors", "stack_target_tensors"]
 
 
 #: Long side (px) photos are loaded at for the fit: a 150 px face in a 6000 px photo keeps ~100 px
@@ -113,3 +113,25 @@ def target_tensors(target: FitTarget, config: FitConfig, device: torch.device,
     return TargetTensors(chw.permute(0, 2, 3, 1).contiguous(), chw.contiguous(), landmarks,
                          skin[None, :, :, None], soft.permute(0, 2, 3, 1).contiguous(),
                          weights, size, scale, embedding, features)
+
+
+def stack_target_tensors(views: list[TargetTensors]) -> TargetTensors:
+    """Several photos' tensors (all at the same render size) as one batch of B = len(views).
+
+    ``scale`` may differ per photo only through the crop size; the landmark and pixel terms use the
+    render-size pixels, so each view keeps its own ``landmarks`` and images; ``scale`` must agree.
+    """
+    if not views:
+        raise ValueError("expected at least one target")
+    first = views[0]
+    for view in views[1:]:
+        if view.size != first.size or abs(view.scale - first.scale) > 1e-9:
+            raise ValueError(f"targets: expected the same render size and crop scale, got {view.size} px "
+                             f"x {view.scale} and {first.size} px x {first.scale}")
+    cat = lambda name: torch.cat([getattr(v, name) for v in views])  # noqa: E731
+    embedding = features = None
+    if first.embedding is not None:
+        embedding = cat("embedding")
+        features = tuple(torch.cat(parts) for parts in zip(*(v.features for v in views), strict=True))
+    return TargetTensors(cat("image"), cat("image_chw"), cat("landmarks"), cat("skin"), cat("skin_soft"),
+                         first.weights, first.size, first.scale, embedding, features)

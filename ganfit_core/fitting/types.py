@@ -198,6 +198,9 @@ class FitResult:
         target_landmarks: (68, 2) float32 detected landmarks, crop px.
         quality: the fit-quality verdict (good / doubtful / failed, see
             :mod:`ganfit_core.fitting.quality`); a doubtful verdict's reasons are also in ``warnings``.
+        other_views: a fit of several photos of one person (``fit([a, b, ...])``): this result is the
+            first photo's, and these are the others' (the same identity, ``texture`` and texture
+            latent; their own expression, camera, pose, light, render and crop). Empty for one photo.
     """
 
     vertices: np.ndarray
@@ -219,6 +222,7 @@ class FitResult:
     photo_size: tuple[int, int]
     target_landmarks: np.ndarray
     quality: FitQuality | None = None
+    other_views: tuple[FitResult, ...] = ()
 
 
 @dataclass(frozen=True)
