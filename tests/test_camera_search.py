@@ -68,8 +68,8 @@ def test_rotation_candidates_drop_a_wild_closed_form():
 def test_search_prefers_the_true_focal(sparse, fov, yaw):
     landmarks = _landmarks(sparse, yaw, fov)
     weights = torch.ones(68)
-    start = search_camera(sparse, landmarks, weights, [SIZE / 2, SIZE / 2], focal_candidates(SIZE, (10, 75), 6),
-                          num_identity=40, jaw_centres=JAW)
+    start = search_camera(sparse, landmarks, weights, [SIZE / 2, SIZE / 2],
+                          focal_candidates(SIZE, (10, 75), 6), num_identity=40, jaw_centres=JAW)
     # The candidates are ~1.5x apart in focal: the winner is the nearest or next-nearest one.
     assert abs(math.log(start.focal / (0.5 * SIZE / math.tan(math.radians(fov) / 2)))) < math.log(1.5) * 1.01
     assert math.degrees(start.rotation[1]) == pytest.approx(yaw, abs=8.0)

@@ -92,7 +92,7 @@ def focal_candidates(side_px: float, fov_range_deg: tuple[float, float], count: 
     Example:
         >>> f = focal_candidates(1000, (10.0, 75.0), 3)
         >>> [round(math.degrees(2 * math.atan(500 / x)), 1) for x in f]
-        [75.0, 29.8, 10.0]
+        [75.0, 29.1, 10.0]
     """
     low, high = sorted(fov_range_deg)
     f_wide = 0.5 * side_px / math.tan(math.radians(high) / 2)
@@ -127,12 +127,14 @@ def rotation_candidates(closed_form: np.ndarray, yaws_deg: Sequence[float]) -> n
 
     Starts more than 120 degrees from frontal (a closed form gone wrong) are left out.
     """
-    starts = [np.asarray(closed_form, dtype=np.float64)] if np.linalg.norm(closed_form) < math.radians(120) else []
+    closed_form = np.asarray(closed_form, dtype=np.float64)
+    starts = [closed_form] if np.linalg.norm(closed_form) < math.radians(120) else []
     starts += [np.array([0.0, math.radians(y), 0.0]) for y in yaws_deg]
     return np.stack(starts)
 
 
-def _per_face_landmark_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def _per_face_landmark_loss(predicted: torch.Tensor, target: torch.Tensor,
+                            weights: torch.Tensor) -> torch.Tensor:
     """(B,) weighted mean squared distance / face size^2 (the fit's landmark loss, per face)."""
     sq = (predicted - target).pow(2).sum(-1) * weights
     span = target.amax(dim=1) - target.amin(dim=1)
@@ -192,7 +194,8 @@ def search_camera(
     count = n_f * n_r
     focal_h = torch.tensor(np.repeat(focals, n_r), dtype=torch.float32, device=device)  # (H,)
     rot = torch.nn.Parameter(torch.tensor(np.tile(rotations, (n_f, 1)), dtype=torch.float32, device=device))
-    offset0 = torch.tensor(origin_px - np.asarray(principal, dtype=np.float64), dtype=torch.float32, device=device)
+    offset0 = torch.tensor(origin_px - np.asarray(principal, dtype=np.float64), dtype=torch.float32,
+                           device=device)
     txy = torch.nn.Parameter(offset0.expand(count, 2).clone())
     depth0 = focal_h / max(scale, 1e-6)
     log_depth = torch.nn.Parameter(torch.zeros(count, 1, device=device))
@@ -236,7 +239,8 @@ def search_camera(
         return total
 
     def run(steps: int, with_shape: bool) -> None:
-        groups = [{"params": [rot], "lr": settings.lr_rotation}, {"params": [txy], "lr": settings.lr_translation},
+        groups = [{"params": [rot], "lr": settings.lr_rotation},
+                  {"params": [txy], "lr": settings.lr_translation},
                   {"params": [log_depth], "lr": settings.lr_depth}]
         if with_shape:
             groups += [{"params": [identity], "lr": settings.lr_identity},
