@@ -42,6 +42,7 @@ class SearchSettings:
         focal_prior: weight of ``log(f / f_prior)^2`` in the score (and the loss).
         landmark_scale: multiplier of the normalised landmark loss (the fit's ``LANDMARK_SCALE``).
         sliding_window: contour landmark sliding (0: fixed at the jaw centres).
+        robust_scale: Cauchy scale of the landmark loss, as a fraction of the face size (0: squared).
     """
 
     rigid_steps: int = 50
@@ -57,6 +58,7 @@ class SearchSettings:
     focal_prior: float = 0.0
     landmark_scale: float = 1e3
     sliding_window: int = 2
+    robust_scale: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -133,13 +135,19 @@ def rotation_candidates(closed_form: np.ndarray, yaws_deg: Sequence[float]) -> n
     return np.stack(starts)
 
 
-def _per_face_landmark_loss(predicted: torch.Tensor, target: torch.Tensor,
-                            weights: torch.Tensor) -> torch.Tensor:
-    """(B,) weighted mean squared distance / face size^2 (the fit's landmark loss, per face)."""
-    sq = (predicted - target).pow(2).sum(-1) * weights
+def _per_face_landmark_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                            robust_scale: float = 0.0) -> torch.Tensor:
+    """(B,) weighted mean of (distance / face size)^2 per face, or of its Cauchy-robust form.
+
+    With ``robust_scale`` = s > 0 each point's ``r^2`` becomes ``s^2 log(1 + r^2 / s^2)`` (the
+    same near 0, bounded growth for outliers), as in :func:`ganfit_core.fitting.losses.landmark_loss`.
+    """
     span = target.amax(dim=1) - target.amin(dim=1)
     size = span.norm(dim=-1).clamp_min(1.0)
-    return sq.sum(-1) / weights.sum().clamp_min(1e-8) / size.pow(2)
+    sq = (predicted - target).pow(2).sum(-1) / size.pow(2)[:, None]
+    if robust_scale > 0:
+        sq = robust_scale**2 * torch.log1p(sq / robust_scale**2)
+    return (sq * weights).sum(-1) / weights.sum().clamp_min(1e-8)
 
 
 def search_camera(
@@ -231,7 +239,8 @@ def search_camera(
                 picks.append(torch.gather(cands, 1, choice[..., None].expand(-1, -1, 2)))
             right, left = picks
         predicted = torch.cat([right, inner[:, 8:9], left, inner[:, 17:]], dim=1)
-        total = settings.landmark_scale * _per_face_landmark_loss(predicted, target, w) + focal_cost
+        landmark = _per_face_landmark_loss(predicted, target, w, settings.robust_scale)
+        total = settings.landmark_scale * landmark + focal_cost
         if with_shape:
             total = total + settings.identity_reg * identity.pow(2).sum(-1)
             total = total + settings.expression_l1 * prior.l1(expression)
