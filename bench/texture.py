@@ -11,8 +11,8 @@ squares (closed form); every prior (PCA included, for comparison): Adam on the l
 ``--steps`` steps minimising the masked MSE plus ``1e-4 x`` the prior's regulariser.
 
 Part 2, **photo fits** (needs the fitting engine and the photos; ``--fit-photos 0`` skips it): for
-held-out photos, ``ganfit_core.fitting.fit`` with each prior at the default FitConfig (and, for the
-last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
+held-out photos, ``ganfit_core.fitting.engine.fit`` with each prior at the default FitConfig (and, for
+the last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
 against the crop inside the landmark face mask, identity cosine similarity (face-api's recogniser:
 the same network as the identity loss, so it flatters every fit equally), and fit seconds.
 """
@@ -121,9 +121,9 @@ def _mean_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 def fit_table(source: Path, priors: list[str], photos: int, detail_steps: int) -> list[dict]:
     from ganfit_core.face.identity import load_identity_network
-    from ganfit_core.fit_config import FitConfig
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.config import FitConfig
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
     from ganfit_core.texture.dataset import heldout_stems, list_photos
 
     held = set(heldout_stems())
@@ -144,9 +144,7 @@ def fit_table(source: Path, priors: list[str], photos: int, detail_steps: int) -
             label = name + (f"+detail{detail}" if detail else "")
             config = base.replace(texture_prior=name, detail_steps=detail)
             start = time.perf_counter()
-            result = None
-            for event in fit(target, config):
-                result = event.result or result
+            result = run_to_end(fit(target, config))
             seconds = time.perf_counter() - start
             render = result.render.astype(np.float64) / 255.0
             with torch.no_grad():

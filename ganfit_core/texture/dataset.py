@@ -2,7 +2,7 @@
 
 Extraction (``python -m ganfit_core.texture extract --source DIR --out DIR``), per photo:
 
-1. load, detect the face and its 68 landmarks, crop (:func:`ganfit_core.target.prepare_target`);
+1. load, detect the face and its 68 landmarks, crop (:func:`ganfit_core.fitting.target.prepare_target`);
 2. fit pose, focal length, identity and expression to the landmarks with the fitting engine's
    landmark stages (``rigid`` + ``shape``; :func:`geometry_config`);
 3. downscale the photo so the face is about ``resolution`` pixels wide (the UV map's texel density)
@@ -42,7 +42,7 @@ import torch
 from scipy import ndimage
 
 if TYPE_CHECKING:
-    from ganfit_core.fit_config import FitConfig
+    from ganfit_core.fitting.config import FitConfig
 
 __all__ = [
     "ATTRIBUTION",
@@ -204,7 +204,7 @@ def geometry_config() -> FitConfig:
     (``STUDIO_FOV_DEG`` across the face crop) keeps the perspective weak, so the cheeks are seen
     nearly head-on (a 40 degree start loses about 12 % of the well-seen texels).
     """
-    from ganfit_core.fit_config import FitConfig
+    from ganfit_core.fitting.config import FitConfig
 
     return FitConfig(full_steps=0, detail_steps=0, preview_every=0, texture_prior="simple", device="cpu",
                      renderer="torch", seed=0, initial_fov_deg=STUDIO_FOV_DEG)
@@ -215,25 +215,21 @@ def _unwrap_one(path: Path, context, config: FitConfig, layout, *, target_face_p
     from PIL import Image
 
     from ganfit_core.face.image_io import load_image
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
     from ganfit_core.texture.unwrap import mirror_fill, project_points, remove_shading, unwrap_photo
 
     image = load_image(path)
     target = prepare_target(image, resolution=config.render_size)
-    result = None
-    for event in fit(target, config, context=context):
-        result = event.result or result
-    if result is None:
-        raise ValueError(f"{path.name}: the fit returned no result")
-    rotation = np.asarray(result.params["rotation_matrix"], dtype=np.float64)
-    translation = np.asarray(result.params["translation_mm"], dtype=np.float64)
+    result = run_to_end(fit(target, config, context=context))
+    rotation = result.camera.rotation.astype(np.float64)
+    translation = result.camera.translation.astype(np.float64)
     vertices_cam = result.vertices.astype(np.float64) @ rotation.T + translation
     # The fit's camera lives in crop pixels; crop -> photo is an axis-aligned scale + shift.
     crop_to_photo = np.asarray(target.crop_to_photo, dtype=np.float64)
     crop_scale = float(crop_to_photo[0, 0])
-    focal_crop = float(result.params["focal_px"][0])
-    principal_crop = np.asarray(result.params["principal_px"], dtype=np.float64)
+    focal_crop = result.camera.focal
+    principal_crop = result.camera.principal.astype(np.float64)
     landmarks_crop = project_points(vertices_cam[context.model.landmark_indices.cpu().numpy()], focal_crop,
                                     tuple(principal_crop))
     rms_crop = float(np.sqrt(((landmarks_crop - target.landmarks) ** 2).sum(1).mean()))
@@ -270,7 +266,7 @@ def extract_dataset(
         limit: use only the first ``limit`` photos (quick checks).
         progress: called as ``progress(done, total, stem)`` after each photo.
     """
-    from ganfit_core.fitting import build_context
+    from ganfit_core.fitting.engine import build_context
     from ganfit_core.texture.unwrap import fill_outside, uv_layout
 
     photos = list_photos(source_dir)[:limit]
