@@ -326,8 +326,8 @@ def render_synthetic(seed: int, model: torch.nn.Module, renderer: object, textur
 
 def synthetic_target(photo: SyntheticPhoto, resolution: int) -> tuple[object, str]:
     """FitTarget of a synthetic photo: detector landmarks, or the exact ones when it finds no face."""
+    from ganfit_core import FitTarget
     from ganfit_core.face import FaceDetection, FaceError, crop_face
-    from ganfit_core.fit_types import FitTarget
 
     try:
         return prepare_target(photo.image, resolution=resolution, min_face_px=40), "detector"

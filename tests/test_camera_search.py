@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.fit.camera_search import (
+from ganfit_core.fitting.camera_search import (
     SearchSettings,
     closed_form_pose,
     focal_candidates,
@@ -23,10 +23,10 @@ SIZE = 256
 
 @pytest.fixture(scope="module")
 def sparse(ict_model_path):
-    from ganfit_core.fitting import _SparseModel
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
+    from ganfit_core.model.sparse import SparseLandmarkModel
 
-    return _SparseModel(load_morphable_model("face"))
+    return SparseLandmarkModel(load_morphable_model("face"))
 
 
 def _landmarks(sparse, yaw_deg: float, fov_deg: float, seed: int = 0) -> torch.Tensor:

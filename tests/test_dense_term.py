@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.fit.dense_term import DenseLandmarkModel, dense_landmark_loss, point_weights
+from ganfit_core.fitting.dense_term import DenseLandmarkModel, dense_landmark_loss, point_weights
 
 
 @pytest.fixture(scope="module")
 def model(ict_model_path):
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     return load_morphable_model("face")
 

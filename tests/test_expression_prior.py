@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganfit_core.fit.expression_prior import REAL_FACE_UPPER, ExpressionPrior
+from ganfit_core.fitting.expression_prior import REAL_FACE_UPPER, ExpressionPrior
 
 NAMES = ["browDown_L", "browDown_R", "cheekPuff_L", "cheekPuff_R", "eyeLookIn_L", "eyeLookIn_R",
          "jawOpen", "mouthStretch_L", "mouthStretch_R"]
@@ -63,7 +63,7 @@ def test_l1_scales_by_displacement_and_has_gradient():
 
 
 def test_ict_names_pairs(ict_model_path):
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face")
     prior = ExpressionPrior.from_names(model.expression_names, basis=model.expression_basis)

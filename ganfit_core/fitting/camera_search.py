@@ -111,7 +111,7 @@ def closed_form_pose(points: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndar
     into a rotation (SVD). Returns (axis-angle relative to FRONTAL_ROTATION (3,), image position of
     the model origin (2,) px, scale px per mm). Valid at any yaw (no cut-off).
     """
-    from ganfit_core.fit_params import matrix_to_axis_angle
+    from ganfit_core.fitting.params import matrix_to_axis_angle
 
     design = np.concatenate([points, np.ones((len(points), 1))], axis=1)
     proj, *_ = np.linalg.lstsq(design, landmarks, rcond=None)  # (4, 2)
@@ -180,9 +180,9 @@ def search_camera(
         expression_prior: an ``ExpressionPrior`` (bounds, L1, symmetry) or None ([0, 1] bounds).
         settings: steps, learning rates and weights.
     """
-    from ganfit_core.fit.expression_prior import ExpressionPrior
-    from ganfit_core.losses import slide_contour
-    from ganfit_core.optim import Adam
+    from ganfit_core.fitting.expression_prior import ExpressionPrior
+    from ganfit_core.fitting.losses import slide_contour
+    from ganfit_core.fitting.optim import Adam
 
     device = landmarks.device
     lm = landmarks.detach().double().cpu().numpy()
