@@ -56,7 +56,11 @@ SHARED = Path(os.environ.get("GANFIT_SOURCE_DIR", Path(__file__).resolve().paren
 LONDON = SHARED / "london-faces"
 NARROW_FACE = 6706  # ICT narrow-face vertices 0..6705
 #: FitConfig overrides that reproduce the fit of main before issue #13 (the "current" fit).
-BASELINE: dict[str, object] = {}
+BASELINE: dict[str, object] = {
+    "focal_hypotheses": 0, "landmark_robust_scale": 0.0, "contour_weight": 0.5, "identity_reg_weight": 1e-3,
+    "expression_bounds": "full", "fit_gaze": 1, "expression_l1_weight": 0.0,
+    "expression_symmetry_weight": 0.0,
+}
 
 
 # ---------------------------------------------------------------------------------------------

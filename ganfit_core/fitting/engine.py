@@ -38,7 +38,7 @@ import torch
 from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import FitContext, build_context, resolve_device
-from ganfit_core.fitting.init import initial_parameters
+from ganfit_core.fitting.init import StartInfo, initial_state
 from ganfit_core.fitting.objective import LANDMARK_SCALE, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
@@ -89,16 +89,23 @@ def fit(
     ctx = context or build_context(config)
     ctx.check(config)
     tgt = target_tensors(target, config, ctx.device, ctx.identity_net)
-    params = initial_parameters(target, config, ctx)
+    start_s = time.perf_counter()
+    params, start_info = initial_state(target, config, ctx)
+    start_s = time.perf_counter() - start_s
     stages = config.stages
     warnings: list[str] = []
     history: list[StepRecord] = []
-    stage_seconds: dict[str, float] = {}
+    stage_seconds: dict[str, float] = {"start": start_s}  # start pose + camera search
     step = 0
     last_losses: dict[str, float] = {}  # last value of every term seen (terms of earlier stages too)
     for stage_index, (stage, steps) in enumerate(stages):
         stage_start = time.perf_counter()
-        optimizer = stage_optimizer(stage, params, config)
+        # After a hypothesis search the rigid problem is solved already: the rigid stage only
+        # refines it (and frees the focal length), at the refine rate, so Adam's first full-size
+        # steps do not throw the pose off its optimum.
+        searched = stage == "rigid" and start_info.hypotheses > 0
+        optimizer = stage_optimizer(stage, params, config,
+                                    lr_scale=config.refine_lr_scale if searched else 1.0)
         best_total, best = math.inf, params.snapshot()
         for stage_step in range(1, steps + 1):
             if cancel is not None and cancel.is_set():
@@ -138,7 +145,7 @@ def fit(
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
-    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history)
+    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history, start_info)
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
                    time.perf_counter() - start, result.render, "done", result)
 
@@ -195,6 +202,13 @@ def render_over_crop(params: FaceParameters, ctx: FitContext, target: FitTarget)
     return _to_uint8(out.image + (1.0 - out.mask) * image)
 
 
+def _photo_fov_deg(focal_crop_px: float, target: FitTarget) -> float:
+    """Field of view (degrees) across the photo's longer side for a focal length in crop px."""
+    px_per_crop = math.sqrt(abs(float(np.linalg.det(np.asarray(target.crop_to_photo)[:2, :2])))) or 1.0
+    side = max(target.photo_size) / px_per_crop
+    return math.degrees(2.0 * math.atan(0.5 * side / max(focal_crop_px, 1e-6)))
+
+
 def _row(tensor: torch.Tensor) -> np.ndarray:
     """First batch row as float32 NumPy."""
     return tensor.detach()[0].cpu().numpy().astype(np.float32)
@@ -203,7 +217,7 @@ def _row(tensor: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
-            history: list[StepRecord]) -> FitResult:
+            history: list[StepRecord], start_info: StartInfo) -> FitResult:
     model = ctx.model
     vertices = model(params.identity, params.expression)[0]
     texture = params.texture(ctx.prior.decode(params.texture_latent))
@@ -215,7 +229,8 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
     camera = FittedCamera(
         rotation=_row(params.rotation_matrix()), translation=_row(params.translation()),
         focal=float(params.focal()[0]), principal=_row(params.principal),
-        image_size=(target.size, target.size))
+        image_size=(target.size, target.size), focal_source=start_info.focal_source,
+        fov_deg=_photo_fov_deg(float(params.focal()[0]), target))
     pose = PoseParameters(rotation=_row(params.rotation), translation_xy=_row(params.translation_xy),
                           log_depth=float(params.log_depth[0, 0]), log_focal=float(params.log_focal[0, 0]))
     return FitResult(

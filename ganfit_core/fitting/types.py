@@ -33,8 +33,10 @@ class FitTarget:
         crop_to_photo: (3, 3) float64 matrix mapping crop px (x, y, 1) to photo px.
         photo_size: (width, height) of the original photo, px.
         face_mask: (S, S) bool face-skin mask (:func:`face_skin_mask`: landmarks + forehead).
-        focal_hint: focal length in crop px if known (synthetic data), else None (guessed from FOV).
+        focal_hint: focal length in crop px if known (from the photo's EXIF, or synthetic data), else
+            None (the fit searches or assumes one: ``FitConfig.focal_hypotheses``).
         num_faces: how many faces the detector found in the photo (1 for a crop given directly).
+        focal_hint_source: where ``focal_hint`` came from: ``"exif"`` or ``"given"``.
     """
 
     image: np.ndarray
@@ -44,6 +46,7 @@ class FitTarget:
     face_mask: np.ndarray
     focal_hint: float | None = None
     num_faces: int = 1
+    focal_hint_source: str = "given"
 
     def __post_init__(self) -> None:
         img = self.image
@@ -71,6 +74,7 @@ class FitTarget:
         photo_size: tuple[int, int] | None = None,
         focal_hint: float | None = None,
         num_faces: int = 1,
+        focal_hint_source: str = "given",
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -84,6 +88,7 @@ class FitTarget:
             face_mask=face_skin_mask(lms, image.shape[:2]),
             focal_hint=focal_hint,
             num_faces=int(num_faces),
+            focal_hint_source=focal_hint_source,
         )
 
 
@@ -121,6 +126,10 @@ class FittedCamera:
         focal: focal length, crop px.
         principal: (2,) float32 principal point (x, y), crop px.
         image_size: (width, height) of the crop, px.
+        focal_source: how the focal length was started: ``"exif"`` (the photo's EXIF), ``"given"``
+            (``FitTarget.focal_hint``), ``"search"`` (best of ``FitConfig.focal_hypotheses``) or
+            ``"assumed"`` (``FitConfig.initial_fov_deg``); the stages refine it from there.
+        fov_deg: the fitted field of view across the photo's longer side, degrees.
     """
 
     rotation: np.ndarray
@@ -128,6 +137,8 @@ class FittedCamera:
     focal: float
     principal: np.ndarray
     image_size: tuple[int, int]
+    focal_source: str = "assumed"
+    fov_deg: float | None = None
 
 
 @dataclass(frozen=True)
