@@ -21,7 +21,8 @@ London photos by the texture data pipeline (``ganfit_core.texture.dataset``), re
 over a smooth random background with random pose (yaw up to 75 degrees), random SH lighting and a
 random focal length (10-75 degrees field of view across the image; the fit is not told it). The
 photo then goes through the ordinary pipeline (detector landmarks, crop, fit); when the detector
-finds no face the exact projected landmarks are used instead, and the row says so. Score: mean
+finds no face the exact projected 68 landmarks are used instead (FaceMesh then runs from them),
+and the row says so. Score: mean
 vertex error (mm) on the narrow face after similarity alignment, against the rendered shape.
 
 Each run scores the mean face and every fit variant: ``default`` (``FitConfig()``), ``baseline``
@@ -59,7 +60,7 @@ NARROW_FACE = 6706  # ICT narrow-face vertices 0..6705
 BASELINE: dict[str, object] = {
     "focal_hypotheses": 0, "landmark_robust_scale": 0.0, "contour_weight": 0.5, "identity_reg_weight": 1e-3,
     "expression_bounds": "full", "fit_gaze": 1, "expression_l1_weight": 0.0,
-    "expression_symmetry_weight": 0.0,
+    "expression_symmetry_weight": 0.0, "dense_weight": 0.0,
 }
 
 
@@ -337,13 +338,22 @@ def synthetic_target(photo: SyntheticPhoto, resolution: int) -> tuple[object, st
         return prepare_target(photo.image, resolution=resolution, min_face_px=40), "detector"
     except FaceError:
         pass
+    from ganfit_core.face.detect import with_dense_landmarks
+
     lm = photo.landmarks
     box = np.array([lm[:, 0].min(), lm[:, 1].min(), lm[:, 0].max(), lm[:, 1].max()])
-    crop = crop_face(photo.image, FaceDetection(box=box, score=1.0, landmarks=lm), resolution)
+    detection = FaceDetection(box=box, score=1.0, landmarks=lm)
+    crop = crop_face(photo.image, detection, resolution)
+    # FaceMesh from the exact 68 points' crop, mapped into the fit's crop like prepare_target does.
+    points = with_dense_landmarks(photo.image, detection).dense_landmarks
+    to_crop = np.linalg.inv(crop.crop_to_photo)
+    scale = float(np.sqrt(abs(np.linalg.det(crop.crop_to_photo[:2, :2]))))
+    xy = points[:, :2] @ to_crop[:2, :2].T + to_crop[:2, 2]
+    dense = np.concatenate([xy, points[:, 2:] / scale], axis=1)
     size = photo.image.shape[1], photo.image.shape[0]
     target = FitTarget.from_crop(crop.image, np.asarray(crop.landmarks, np.float32),
-                                 crop_to_photo=crop.crop_to_photo, photo_size=size)
-    return target, "exact (no detection)"
+                                 crop_to_photo=crop.crop_to_photo, photo_size=size, dense_landmarks=dense)
+    return target, "exact 68 (no detection)"
 
 
 def bench_synthetic(args: argparse.Namespace, variants: dict[str, FitConfig]) -> dict:

@@ -163,6 +163,10 @@ def search_camera(
     focal_prior_px: float | None = None,
     expression_prior: object | None = None,
     settings: SearchSettings = SearchSettings(),
+    dense_model: torch.nn.Module | None = None,
+    dense_target: torch.Tensor | None = None,
+    dense_weights: torch.Tensor | None = None,
+    dense_weight: float = 0.0,
 ) -> CameraStart:
     """Solve the landmark fit from every (focal, start rotation) hypothesis; return the best.
 
@@ -179,6 +183,9 @@ def search_camera(
         focal_prior_px: centre of the log-focal prior (default: the geometric mean of ``focals``).
         expression_prior: an ``ExpressionPrior`` (bounds, L1, symmetry) or None ([0, 1] bounds).
         settings: steps, learning rates and weights.
+        dense_model: ``(identity, expression) -> (B, N, 3)`` mm at the dense landmarks (FaceMesh's
+            468 points), with ``dense_target`` (N, 2) px, ``dense_weights`` (N,) and the term's
+            ``dense_weight`` (relative to the 68-point term); None: 68 points only.
     """
     from ganfit_core.fitting.expression_prior import ExpressionPrior
     from ganfit_core.fitting.losses import slide_contour
@@ -221,6 +228,10 @@ def search_camera(
     target = landmarks.to(torch.float32)[None].expand(count, -1, -1)
     w = weights.to(device, torch.float32)
 
+    use_dense = dense_model is not None and dense_target is not None and dense_weight > 0
+    if use_dense and dense_weights is None:
+        dense_weights = torch.ones(dense_target.shape[0], device=device)
+
     def scores(with_shape: bool) -> torch.Tensor:
         verts = sparse_model(identity, expression)
         rmat = frontal @ axis_angle_to_matrix(rot)
@@ -240,6 +251,12 @@ def search_camera(
             right, left = picks
         predicted = torch.cat([right, inner[:, 8:9], left, inner[:, 17:]], dim=1)
         landmark = _per_face_landmark_loss(predicted, target, w, settings.robust_scale)
+        if use_dense:
+            dense_cam = dense_model(identity, expression) @ rmat.transpose(1, 2) + trans[:, None]
+            dense_pts = project(dense_cam, camera, min_depth=1.0)
+            goal = dense_target.to(dense_pts)[None].expand(dense_pts.shape[0], -1, -1)
+            landmark = landmark + dense_weight * _per_face_landmark_loss(
+                dense_pts, goal, dense_weights.to(dense_pts), settings.robust_scale)
         total = settings.landmark_scale * landmark + focal_cost
         if with_shape:
             total = total + settings.identity_reg * identity.pow(2).sum(-1)

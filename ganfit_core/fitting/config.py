@@ -73,8 +73,8 @@ class FitConfig:
                                "log-focal over fov_min_deg..fov_max_deg, each from several head "
                                "rotations); the best landmark fit wins. 0: start at initial_fov_deg. "
                                "A focal length from EXIF is used instead when the photo has one", 0, 16)
-    fov_min_deg: float = _f(10.0, "narrowest field of view tried (portrait lens), degrees", 2.0, 150.0)
-    fov_max_deg: float = _f(75.0, "widest field of view tried (phone selfie), degrees", 2.0, 150.0)
+    fov_min_deg: float = _f(10.0, "narrowest field of view tried (portrait lens), degrees", 2.0, 60.0)
+    fov_max_deg: float = _f(75.0, "widest field of view tried (phone selfie), degrees", 60.0, 150.0)
     focal_prior_weight: float = _f(0.0, "weight of log(focal / initial focal)^2 when choosing among the "
                                    "focal hypotheses", *_WEIGHT)
     search_steps: int = _f(50, "steps of each phase (rigid, then shape) of the hypothesis search", 1, 1000)
@@ -107,6 +107,11 @@ class FitConfig:
     pixel_weight: float = _f(1.0, "masked robust pixel loss weight", *_WEIGHT)
     identity_weight: float = _f(0.3, "identity loss (1 - cos of recogniser embeddings) weight", *_WEIGHT)
     content_weight: float = _f(0.1, "content loss (recogniser activations) weight", *_WEIGHT)
+    dense_weight: float = _f(1.0, "weight of the dense landmark term (MediaPipe FaceMesh's 468 points "
+                             "against their ICT surface points; normalised as the 68-point term; 0: off)",
+                             *_WEIGHT)
+    dense_spread_floor_mm: float = _f(1.0, "dense point weights: (floor / max(spread, floor))^2 with each "
+                                      "point's correspondence spread, mm", 0.1, 50.0)
     landmark_robust_scale: float = _f(0.03, "Cauchy scale of the landmark loss, fraction of the face size: "
                                       "errors beyond it count less and less (0: plain squared error)",
                                       0.0, 1.0)
@@ -143,9 +148,6 @@ class FitConfig:
                                   f"in {low}..{high}, got {value!r}")
             if not low <= value <= high:  # also refuses NaN
                 raise ConfigError(f"{f.name}: expected a value in {low}..{high}, got {value}")
-        if self.fov_min_deg > self.fov_max_deg:
-            raise ConfigError(f"fov_min_deg ({self.fov_min_deg}) must not exceed fov_max_deg "
-                              f"({self.fov_max_deg})")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field."""

@@ -80,11 +80,13 @@ class DenseLandmarkModel(nn.Module):
         return (corners * self.barycentric[None, :, :, None]).sum(dim=2)
 
 
-def dense_landmark_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def dense_landmark_loss(predicted: torch.Tensor, target: torch.Tensor, weights: torch.Tensor, *,
+                        robust_scale: float = 0.0) -> torch.Tensor:
     """(B,) weighted mean squared distance normalised by the target's bounding-box diagonal squared.
 
     The same normalisation as the 68-point landmark loss, so 1e-4 means an RMS error of 1 % of the
-    face size. ``predicted``, ``target``: (B, N, 2) px; ``weights``: (N,) >= 0.
+    face size. ``predicted``, ``target``: (B, N, 2) px; ``weights``: (N,) >= 0. ``robust_scale``:
+    the Cauchy form of :func:`ganfit_core.fitting.losses.landmark_loss` (0: squared).
 
     Example:
         >>> t = torch.tensor([[[0.0, 0.0], [30.0, 40.0]]])
@@ -96,7 +98,9 @@ def dense_landmark_loss(predicted: torch.Tensor, target: torch.Tensor, weights: 
         raise ValueError(f"dense landmarks: expected equal shapes (B, N, 2), got {tuple(predicted.shape)} "
                          f"and {tuple(target.shape)}")
     w = weights.to(predicted)
-    sq = (predicted - target).pow(2).sum(-1) * w
     span = target.amax(dim=1) - target.amin(dim=1)
     size = span.norm(dim=-1).clamp_min(1.0)
-    return sq.sum(-1) / w.sum().clamp_min(1e-8) / size.pow(2)
+    sq = (predicted - target).pow(2).sum(-1) / size.pow(2)[:, None]
+    if robust_scale > 0:
+        sq = robust_scale**2 * torch.log1p(sq / robust_scale**2)
+    return (sq * w).sum(-1) / w.sum().clamp_min(1e-8)

@@ -134,7 +134,17 @@ def _search(target: FitTarget, config: FitConfig, ctx: FitContext, principal: np
     landmarks = torch.as_tensor(np.asarray(target.landmarks), dtype=torch.float32, device=ctx.device)
     return search_camera(ctx.sparse, landmarks, weights, principal.tolist(), focals,
                          num_identity=config.num_identity, jaw_centres=JAW_CENTRES, yaws_deg=YAW_STARTS_DEG,
-                         focal_prior_px=focal_prior, expression_prior=prior, settings=settings)
+                         focal_prior_px=focal_prior, expression_prior=prior, settings=settings,
+                         **_dense_inputs(target, config, ctx))
+
+
+def _dense_inputs(target: FitTarget, config: FitConfig, ctx: FitContext) -> dict:
+    """The dense landmark arguments of ``search_camera`` (empty without a dense term)."""
+    if ctx.dense is None or target.dense_landmarks is None or config.dense_weight <= 0:
+        return {}
+    dense = torch.as_tensor(target.dense_landmarks[:, :2], dtype=torch.float32, device=ctx.device)
+    return {"dense_model": ctx.dense, "dense_target": dense, "dense_weights": ctx.dense_weights,
+            "dense_weight": config.dense_weight}
 
 
 def pose_from_landmarks(model: torch.nn.Module, landmarks: np.ndarray, focal: float,

@@ -37,6 +37,8 @@ class FitTarget:
             None (the fit searches or assumes one: ``FitConfig.focal_hypotheses``).
         num_faces: how many faces the detector found in the photo (1 for a crop given directly).
         focal_hint_source: where ``focal_hint`` came from: ``"exif"`` or ``"given"``.
+        dense_landmarks: (468, 3) float32 MediaPipe FaceMesh points in crop px (x, y; z relative
+            depth in the same px scale), or None (no dense landmark term).
     """
 
     image: np.ndarray
@@ -47,9 +49,13 @@ class FitTarget:
     focal_hint: float | None = None
     num_faces: int = 1
     focal_hint_source: str = "given"
+    dense_landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         img = self.image
+        if self.dense_landmarks is not None and (
+                self.dense_landmarks.ndim != 2 or self.dense_landmarks.shape[1] != 3):
+            raise ValueError(f"FitTarget.dense_landmarks: expected (N, 3), got {self.dense_landmarks.shape}")
         if img.ndim != 3 or img.shape[0] != img.shape[1] or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"FitTarget.image: expected (S, S, 3) uint8, got {img.shape} {img.dtype}")
         if self.landmarks.shape != (68, 2):
@@ -75,6 +81,7 @@ class FitTarget:
         focal_hint: float | None = None,
         num_faces: int = 1,
         focal_hint_source: str = "given",
+        dense_landmarks: np.ndarray | None = None,
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -89,6 +96,8 @@ class FitTarget:
             focal_hint=focal_hint,
             num_faces=int(num_faces),
             focal_hint_source=focal_hint_source,
+            dense_landmarks=(None if dense_landmarks is None
+                             else np.asarray(dense_landmarks, dtype=np.float32)),
         )
 
 
