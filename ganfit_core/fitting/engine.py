@@ -142,6 +142,8 @@ def fit(
                            time.perf_counter() - start, preview, message)
             if diverged:
                 break
+        if stage in ("rigid", "shape") and best_total < last_losses.get("total", math.inf):
+            params.restore(best)  # landmark stages end at their best step (Adam may wander off it)
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
