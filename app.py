@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +34,7 @@ from ganfit_app.updates import KEEP, ReconstructUpdate
 from ganfit_core.assets import AssetError
 from ganfit_core.errors import FitCancelled
 from ganfit_core.export import export_all
+from ganfit_core.face.detect import check_face_index
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.engine import FitRun, fit
 from ganfit_core.fitting.target import prepare_target
@@ -81,6 +83,12 @@ def _control_widget(control: ui_support.ConfigControl) -> gr.components.Componen
     if control.kind == "bool":
         return gr.Checkbox(value=control.default, **common)
     limits = {"minimum": control.minimum, "maximum": control.maximum}  # FitConfig's ranges
+    bounded = control.minimum is not None and control.maximum is not None
+    if bounded and control.group in ("Iterations", "Loss weights"):
+        # Sliders over FitConfig's accepted range, the default marked in the caption.
+        marked = {**common, "info": f"{control.help} (default: {control.default})".strip()}
+        step = 1 if control.kind == "int" else 0.0001
+        return gr.Slider(value=control.default, step=step, **limits, **marked)
     if control.kind == "int":
         return gr.Number(value=control.default, precision=0, **limits, **common)
     if control.kind == "float":
@@ -139,6 +147,14 @@ def make_reconstruct(
         if not photo:
             raise gr.Error("Upload a photo (or pick an example) first.", print_exception=False)
         cancel_flag.event.clear()
+        cancel_flag.running.set()
+        try:
+            yield from _fit_updates(photo, cancel_flag, face_index, values)
+        finally:
+            cancel_flag.running.clear()
+
+    def _fit_updates(photo: str, cancel_flag: Any, face_index: float | None,
+                     values: tuple) -> Iterator[ReconstructUpdate]:
         history = ui_support.LossHistory()
         start = time.monotonic()
         # None, not an empty frame: a LinePlot first fed an empty frame draws no lines afterwards.
@@ -146,7 +162,7 @@ def make_reconstruct(
         preview = None
         try:
             config = ui_support.apply_controls(base_config, controls, values)
-            index = None if face_index is None else int(face_index)
+            index = None if face_index is None else check_face_index(face_index)
             target = prepare_target(photo, face_index=index, resolution=config.render_size)
             throttle = ui_support.Throttle(update_interval_s)
             plotted_terms: tuple[str, ...] = ()
@@ -160,6 +176,9 @@ def make_reconstruct(
                     plotted_terms = history.terms
                     yield ReconstructUpdate(history.frame(), preview, ui_support.status_line(event))
             result = run.result
+            if result.quality is not None and result.quality.status == "failed":
+                raise gr.Error(f"The fit failed: {result.quality.message}. Try another photo of the face.",
+                               print_exception=False)
             run_dir = store.new_run_dir()
             exported = export_all(result, run_dir, eyes=eyes_for(result))
             downloads = ui_support.package_downloads(exported, run_dir)
@@ -209,9 +228,8 @@ def show_model(glb_path: str | None) -> str | None:
 
 
 def cancel(cancel_flag: ui_support.CancelFlag) -> str:
-    """Ask this session's running fit to stop."""
-    cancel_flag.event.set()
-    return "Cancelled."
+    """Ask this session's running fit to stop ("Nothing to cancel." when none runs)."""
+    return cancel_flag.cancel()
 
 
 def build_demo(
@@ -330,7 +348,16 @@ def check_assets(names: tuple[str, ...] = APP_ASSETS) -> None:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     check_assets()
+    for stale in ui_support.sweep_stale_stores():
+        logger.info("removed the output folder of an earlier instance: %s", stale)
     store = ui_support.OutputStore()
+    os.environ["GRADIO_TEMP_DIR"] = str(store.upload_dir)  # uploads and served files go with the store
+
+    def stop(signum: int, frame: object) -> None:  # SIGTERM/SIGINT: leave through the finally below
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     demo = build_demo(store)
     try:
         demo.launch(

@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 from _timing import median_ms
 
-from ganfit_core.assets import ASSETS, builder_source, resolve, sha256_file
+from ganfit_core.assets import ASSETS, builder_source, resolve
+from ganfit_core.assets.verify import compare_fingerprints, fingerprint, reference_fingerprint
 from ganfit_core.model.ict_build import build_ict_face_model
 from ganfit_core.model.morphable import REGIONS, load_morphable_model
 
@@ -30,7 +31,9 @@ def run(*, skip_build: bool, repeats: int) -> dict[str, object]:
             start = time.perf_counter()
             build_ict_face_model(builder_source(spec), out, progress=False)
             results["build_s"] = round(time.perf_counter() - start, 2)
-            results["build_sha256_matches"] = sha256_file(out) == spec.sha256
+            reference = reference_fingerprint(spec.name)
+            results["build_content_matches"] = reference is not None and not compare_fingerprints(
+                fingerprint(out), reference["tensors"], spec.tolerance)
     start = time.perf_counter()
     path = resolve("ict_face_model")
     results["resolve_ms"] = round((time.perf_counter() - start) * 1000, 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+import os
 import shutil
 import sys
 import tempfile
@@ -216,6 +217,10 @@ def _coerce(control: ConfigControl, value: Any) -> Scalar:
         return result
     if control.kind == "bool":
         return bool(value)
+    if control.kind == "choice" and str(value) not in control.choices:
+        raise ConfigError(
+            f"{control.label}: {value!r} is not offered here; choose one of {', '.join(control.choices)}"
+        )
     return str(value)
 
 
@@ -412,7 +417,8 @@ class Downloads:
 
 
 def package_downloads(exported: Mapping[str, Path], folder: Path) -> Downloads:
-    """Group ``export_all``'s files: the GLB, a zip of the OBJ+MTL+PNG files, the params JSON.
+    """Group ``export_all``'s files: the GLB, a zip of the OBJ+MTL+PNG files (the loose files are
+    then removed, so each output is stored once), the params JSON.
 
     ``exported`` maps names to paths; files are told apart by suffix. Raises ``ValueError``
     when no ``.glb`` was exported.
@@ -428,6 +434,8 @@ def package_downloads(exported: Mapping[str, Path], folder: Path) -> Downloads:
         with zipfile.ZipFile(obj_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(bundle):
                 archive.write(path, arcname=path.name)
+        for path in bundle:  # each output is stored once: the zip is what is offered
+            path.unlink(missing_ok=True)
     jsons = sorted(p for p in paths if p.suffix.lower() == ".json")
     params = next((p for p in jsons if "param" in p.name.lower()), jsons[0] if jsons else None)
     return Downloads(glb=glbs[0], obj_zip=obj_zip, params_json=params)
@@ -437,13 +445,25 @@ class OutputStore:
     """Per-run output folders under one root, removed once older than ``max_age_s``.
 
     The app creates one store at start; each run gets a fresh folder from :meth:`new_run_dir`,
-    which also sweeps expired folders. :meth:`close` removes the root.
+    which also sweeps expired folders. :meth:`close` removes the root (the app calls it on every
+    exit: normal, SIGINT, SIGTERM). The root holds a ``owner.pid`` marker, so that
+    :func:`sweep_stale_stores` at the next start removes the roots of instances that died without
+    cleaning up. Gradio's upload/download cache is pointed inside the root (``upload_dir``), so a
+    served file is stored once and goes with the root.
     """
 
+    PREFIX = "ganfit-app-"
+
     def __init__(self, root: Path | None = None, *, max_age_s: float = 3600.0) -> None:
-        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="ganfit-app-"))
+        self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix=self.PREFIX))
         self.root.mkdir(parents=True, exist_ok=True)
+        (self.root / "owner.pid").write_text(str(os.getpid()))
         self.max_age_s = max_age_s
+
+    @property
+    def upload_dir(self) -> Path:
+        """Gradio's cache folder for this instance (``GRADIO_TEMP_DIR``): uploads and served files."""
+        return self.root
 
     def new_run_dir(self) -> Path:
         self.sweep()
@@ -466,6 +486,38 @@ class OutputStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_stores(parent: Path | None = None, *, max_age_s: float = 24 * 3600.0) -> list[Path]:
+    """Remove ``ganfit-app-*`` folders under ``parent`` (the temp directory) left by app instances
+    that are no longer running (their ``owner.pid`` names a dead process; without a marker: older
+    than ``max_age_s``). Returns the folders removed."""
+    parent = Path(tempfile.gettempdir()) if parent is None else Path(parent)
+    removed = []
+    for root in parent.glob(OutputStore.PREFIX + "*"):
+        marker = root / "owner.pid"
+        try:
+            if marker.is_file():
+                text = marker.read_text().strip()
+                stale = not text.isdigit() or (int(text) != os.getpid() and not _pid_alive(int(text)))
+            else:
+                stale = time.time() - root.stat().st_mtime > max_age_s
+        except OSError:
+            continue
+        if stale and root.is_dir():
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+    return removed
+
+
 class CancelFlag:
     """A per-session cancel signal for ``gr.State``: wraps a ``threading.Event``.
 
@@ -482,9 +534,17 @@ class CancelFlag:
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.running = threading.Event()  # set while this session's fit runs
 
     def __deepcopy__(self, memo: dict) -> CancelFlag:
         return CancelFlag()
+
+    def cancel(self) -> str:
+        """Ask this session's running fit to stop; the message for the user."""
+        if not self.running.is_set():
+            return "Nothing to cancel."
+        self.event.set()
+        return "Cancelled."
 
 
 def photo_path(payload: Any) -> str | None:

@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.quality import FitQualityError
 from ganfit_core.fitting.types import FitResult
 
 __all__ = ["reconstruct"]
@@ -18,6 +19,7 @@ def reconstruct(
     face_index: int | None = None,
     detector_backend: str = "faceapi",
     cancel: threading.Event | None = None,
+    accept_failed: bool = False,
     **options: Any,
 ) -> FitResult:
     """Reconstruct a textured 3D face from a photo (path, bytes, PIL image or uint8 array).
@@ -28,11 +30,15 @@ def reconstruct(
         face_index: which face (largest first); None picks the largest.
         detector_backend: face detector (``"faceapi"`` offline default).
         cancel: set it to stop the fit (raises ``FitCancelled``).
+        accept_failed: return a result whose quality verdict is ``failed`` instead of raising.
+            (A ``doubtful`` result is returned with the reason in ``result.warnings``.)
 
     Raises:
         ganfit_core.errors.UserInputError (ValueError): bad photo, no usable face
             (FaceError / ImageLoadError) or a setting out of range (ConfigError).
         FitCancelled: cancelled.
+        FitQualityError: the fit ran but failed its quality check (``result.quality``), unless
+            ``accept_failed``.
 
     Usage (a fit takes ~20 s on a 2-core CPU, so this is not a doctest)::
 
@@ -45,4 +51,7 @@ def reconstruct(
     config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
     target = prepare_target(image, face_index=face_index, resolution=config.render_size,
                             detector_backend=detector_backend)
-    return run_to_end(fit(target, config, cancel=cancel))
+    result = run_to_end(fit(target, config, cancel=cancel))
+    if result.quality is not None and result.quality.status == "failed" and not accept_failed:
+        raise FitQualityError(f"the fit failed: {result.quality.message}")
+    return result

@@ -1,4 +1,5 @@
-"""Shared fixtures: where the read-only upstream material lives, and the ICT model built once."""
+"""Shared fixtures: where the read-only upstream material lives, the ICT model built once, and assets
+resolved once per session (a missing asset fails in CI, skips elsewhere, and is never rebuilt per test)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,59 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# tests/probe_images.py (generated probe inputs) is imported by name from the tests and bench/.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _build_each_asset_once() -> Iterator[dict[tuple, str]]:
+    """A build that failed is not tried again with the same settings in this session (it would fail
+    the same way, minutes later): every later resolve of that asset fails at once with the first reason."""
+    from ganfit_core.assets import builder_source, cache_dir, get_spec, resolver, weights_dir
+    from ganfit_core.assets.locations import offline
+
+    failures: dict[tuple, str] = {}
+    original = resolver.build
+
+    def build_once(name: str, *, source_dir: Path | str | None = None, force: bool = False,
+                   progress: bool = True) -> Path:
+        spec = get_spec(name)
+        key = (name, str(weights_dir()), str(builder_source(spec, source_dir)), str(cache_dir()),
+               os.environ.get("GANFIT_MIRROR"), offline(), force, spec)
+        if key in failures:
+            raise resolver.AssetError(f"{failures[key]}\n(not retried: this build already failed in this "
+                                      "test session)")
+        try:
+            return original(name, source_dir=source_dir, force=force, progress=progress)
+        except Exception as exc:
+            failures[key] = f"{type(exc).__name__}: {exc}"
+            raise
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(resolver, "build", build_once)
+        yield failures
+
+
+@pytest.fixture(scope="session")
+def need_asset() -> Callable[..., Path]:
+    """``need_asset(name, **resolve_kwargs)``: the asset's path; if it is unavailable the test fails
+    under ``CI=true`` and is skipped elsewhere, with the registry's reason."""
+    from ganfit_core.assets import AssetError, resolve
+
+    def need(name: str, **kwargs: Any) -> Path:
+        try:
+            return resolve(name, **kwargs)
+        except AssetError as exc:
+            message = f"asset {name!r} unavailable: {exc}"
+            if _in_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+
+    return need
 
 
 @pytest.fixture(scope="session")
@@ -32,13 +86,10 @@ def ict_archive(shared_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ict_model_path(ict_archive: Path) -> Iterator[Path]:
-    """The verified ``ict_face_model`` file via the registry (built into weights/ on first use)."""
-    from ganfit_core.assets import resolve
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANFIT_OFFLINE", "1")
-        yield resolve("ict_face_model", source_dir=ict_archive.parent.parent)
+def ict_model_path(need_asset: Callable[..., Path]) -> Path:
+    """The verified ``ict_face_model`` file via the registry (built into weights/ on first use, from
+    ../shared or upstream); fails in CI, skips elsewhere when it cannot be had."""
+    return need_asset("ict_face_model")
 
 
 @pytest.fixture(scope="session")

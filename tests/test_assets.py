@@ -1,9 +1,14 @@
-"""Asset registry: local folder, a fake Hugging Face Hub on 127.0.0.1, builders, CLI."""
+"""Asset registry: local folder, a fake Hugging Face Hub on 127.0.0.1, builders, CLI.
+
+Upstream sources, the mirror, provenance and content checks are in test_asset_sources.py."""
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
+import importlib
+import json
 import socket
 import sys
 import threading
@@ -29,6 +34,7 @@ class FakeHub:
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
+        self.repos: set[str] = set()
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -54,6 +60,41 @@ class FakeHub:
 
             def do_HEAD(self) -> None:  # noqa: N802 - http.server naming
                 self._answer(with_body=False)
+
+            def _json(self, status: int, payload: object) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802 - repo creation, preupload and commit (regular files)
+                length = int(self.headers.get("Content-Length", "0"))
+                data = self.rfile.read(length)
+                hub.requests.append((self.command, self.path))
+                path = self.path.split("?")[0]
+                if path == "/api/repos/create":
+                    info = json.loads(data)
+                    repo = f"{info.get('organization') or 'user'}/{info['name']}"
+                    hub.repos.add(repo)
+                    self._json(200, {"url": f"{hub.url}/{repo}"})
+                elif "/preupload/" in path:
+                    files = json.loads(data)["files"]
+                    modes = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                             for f in files]
+                    self._json(200, {"files": modes})
+                elif "/commit/" in path:
+                    repo = path.split("/api/models/")[1].split("/commit/")[0]
+                    for line in data.splitlines():
+                        item = json.loads(line)
+                        if item["key"] == "file":
+                            value = item["value"]
+                            body = base64.b64decode(value["content"])
+                            hub.files[f"/{repo}/resolve/main/{value['path']}"] = body
+                    self._json(200, {"commitUrl": f"{hub.url}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
+                else:
+                    self._json(404, {"error": "not found"})
 
             def do_GET(self) -> None:  # noqa: N802
                 self._answer(with_body=True)
@@ -85,7 +126,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GANFIT_WEIGHTS_DIR", str(tmp_path / "weights"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("GANFIT_SOURCE_DIR", str(tmp_path / "sources"))
-    for name in ("HF_HUB_CACHE", "GANFIT_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT"):
+    monkeypatch.setenv("GANFIT_CACHE_DIR", str(tmp_path / "cache"))
+    for name in ("HF_HUB_CACHE", "GANFIT_OFFLINE", "HF_HUB_OFFLINE", "HF_ENDPOINT", "GANFIT_MIRROR",
+                 "GANFIT_HUB_REPO"):
         monkeypatch.delenv(name, raising=False)
     module = types.ModuleType("ganfit_fake_builder")
     module.build = _fake_builder  # type: ignore[attr-defined]
@@ -266,4 +309,82 @@ def test_builds_ict_model_from_shared(env: Path, ict_archive: Path, monkeypatch:
     monkeypatch.setenv("GANFIT_OFFLINE", "1")
     path = resolve("ict_face_model", source_dir=ict_archive.parent.parent)
     assert path == env / "weights" / "ict_face_model.safetensors"
-    assert assets.sha256_file(path) == ASSETS["ict_face_model"].sha256
+    provenance = assets.read_provenance(path)
+    assert provenance["asset"] == "ict_face_model" and provenance["inputs"] == "local"
+    assert provenance["sources_sha256"] == assets.sources_digest(ASSETS["ict_face_model"])
+    assert assets.status("ict_face_model").status == "verified"
+
+
+def _built_builder(source_dir: Path, out_path: Path) -> None:
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    raw = np.frombuffer((source_dir / "input.txt").read_bytes(), dtype=np.uint8)
+    save_file({"w": raw.astype(np.float32) / 255.0, "n": np.arange(len(raw), dtype=np.int64)}, str(out_path))
+
+
+@pytest.fixture
+def built(env: Path, hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> AssetSpec:
+    """Registers ``built``: a safetensors asset checked by provenance + fingerprint (no byte pin)."""
+    verify_module = importlib.import_module("ganfit_core.assets.verify")
+    monkeypatch.setattr(verify_module, "fingerprint_path", lambda name: env / f"{name}.fingerprint.json")
+    monkeypatch.setattr(sys.modules["ganfit_fake_builder"], "build_built", _built_builder, raising=False)
+    monkeypatch.setenv("GANFIT_HUB_REPO", REPO)
+    spec = AssetSpec(name="built", filename="built.safetensors", sha256=None,
+                     builder="ganfit_fake_builder:build_built", source_subdir="dummy-src", licence="CC0")
+    monkeypatch.setitem(ASSETS, "built", spec)
+    _write_source(env, PAYLOAD[:18])
+    return spec
+
+
+def test_publish_uploads_files_and_manifest_then_resolve_downloads_them(
+        env: Path, hub: FakeHub, built: AssetSpec, capsys: pytest.CaptureFixture[str]) -> None:
+    path = assets.build("built")
+    assert _cli("pin", "built") == 0
+    assert _cli("publish", "built") == 0  # repo from GANFIT_HUB_REPO
+    assert f"published 1 file(s) + manifest.json to {REPO}" in capsys.readouterr().out
+    uploaded = hub.files[f"/{REPO}/resolve/main/built.safetensors"]
+    assert uploaded == path.read_bytes()
+    manifest = json.loads(hub.files[f"/{REPO}/resolve/main/manifest.json"])
+    entry = manifest["files"]["built.safetensors"]
+    assert entry["sha256"] == hashlib.sha256(uploaded).hexdigest() and entry["provenance"]["asset"] == "built"
+    path.unlink()
+    downloaded = resolve("built")
+    assert (env / "hf" / "hub") in downloaded.parents and downloaded.read_bytes() == uploaded
+
+
+def test_hub_file_not_matching_its_manifest_is_rejected(env: Path, hub: FakeHub, built: AssetSpec) -> None:
+    path = assets.build("built")
+    assert _cli("pin", "built") == 0
+    assert _cli("publish", "--repo", REPO, "built") == 0
+    manifest = json.loads(hub.files[f"/{REPO}/resolve/main/manifest.json"])
+    manifest["files"]["built.safetensors"]["sha256"] = "0" * 64
+    hub.files[f"/{REPO}/resolve/main/manifest.json"] = json.dumps(manifest).encode()
+    path.unlink()
+    (env / "sources").rename(env / "sources-away")  # no local build either
+    with pytest.raises(AssetError, match="wrong sha256 for the Hub manifest"):
+        resolve("built")
+
+
+def test_publish_needs_a_repo(env: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.delenv("GANFIT_HUB_REPO", raising=False)
+    assert _cli("publish") == 2
+    assert "--repo" in capsys.readouterr().err
+
+
+def test_a_failed_build_is_not_retried_in_the_session(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """conftest's session guard: the second resolve fails at once with the first reason."""
+    monkeypatch.setenv("GANFIT_OFFLINE", "1")
+    _write_source(env, b"other input\n")
+    calls: list[int] = []
+
+    def counting_builder(source_dir: Path, out_path: Path) -> None:
+        calls.append(1)
+        _fake_builder(source_dir, out_path)
+
+    monkeypatch.setattr(sys.modules["ganfit_fake_builder"], "build", counting_builder)
+    with pytest.raises(AssetError, match="wrong sha256"):
+        resolve("dummy")
+    with pytest.raises(AssetError, match="not retried"):
+        resolve("dummy")
+    assert calls == [1]

@@ -118,7 +118,10 @@ def test_select_face_default_index_and_errors() -> None:
     small, big = _face(0, 0, 100), _face(200, 0, 300)
     assert select_face([small, big]) is big
     assert select_face([big, small], 1) is small
-    assert select_face([big, small], -1) is small
+    assert select_face([big, small], 1.0) is small
+    for bad in (-1, 1.5, True, "1"):  # -1 used to pick the smallest face, 1.5 became 1
+        with pytest.raises(FaceIndexError, match="whole number >= 0"):
+            select_face([big, small], bad)  # type: ignore[arg-type]
     with pytest.raises(NoFaceError, match="No face found"):
         select_face([])
     with pytest.raises(FaceIndexError, match="2 face"):
@@ -268,3 +271,117 @@ def test_cli_errors_exit_nonzero_without_traceback(
     assert result.returncode == 3
     assert "No face found" in result.stderr and "Traceback" not in result.stderr
     assert json.loads(result.stdout)["faces"] == []
+
+
+# ------------------------------------------------------------------ search over scales and turns (issue #15)
+
+
+def _pasted(
+    portrait: np.ndarray, canvas_size: tuple[int, int], face_px: float, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The London portrait shrunk so its face box is about ``face_px`` across and pasted into a
+    noisy grey canvas of ``canvas_size`` (W, H); returns the canvas and the pasted face's centre."""
+    detected = detect_faces(portrait)[0]
+    scale = face_px / detected.size
+    side = round(portrait.shape[0] * scale)
+    small = np.asarray(Image.fromarray(portrait).resize((side, side), Image.Resampling.BOX))
+    width, height = canvas_size
+    rng = np.random.default_rng(seed)
+    canvas = (rng.integers(70, 110, (height, width, 1), dtype=np.uint8)).repeat(3, axis=2)
+    x0, y0 = int(width * 0.55), int(height * 0.35)
+    canvas[y0 : y0 + side, x0 : x0 + side] = small
+    centre = np.array([x0, y0]) + ((detected.box[:2] + detected.box[2:]) / 2) * scale
+    return canvas, centre
+
+
+def _contains(face: FaceDetection, point: np.ndarray) -> bool:
+    return bool(face.box[0] < point[0] < face.box[2] and face.box[1] < point[1] < face.box[3])
+
+
+@pytest.mark.parametrize(("canvas", "face_px"), [((4000, 3000), 150), ((2048, 1536), 60)])
+def test_small_face_in_a_big_photo_is_found(
+    faceapi_ready: Path, london: tuple[np.ndarray, np.ndarray], canvas: tuple[int, int], face_px: float
+) -> None:
+    """Today's main looks at the photo at 416 px only and finds nothing here."""
+    image, centre = _pasted(london[0], canvas, face_px)
+    faces = detect_faces(image)
+    assert len(faces) == 1
+    face = faces[0]
+    assert _contains(face, centre) and 0.6 * face_px < face.size < 1.6 * face_px
+    assert face.rotation == 0 and face.landmarks_plausible
+    assert select_face(faces, min_size_px=50) is face
+
+
+def test_a_40_px_face_is_too_small_not_missing(
+    faceapi_ready: Path, london: tuple[np.ndarray, np.ndarray]
+) -> None:
+    image, centre = _pasted(london[0], (1024, 768), 40)
+    faces = detect_faces(image)
+    assert faces and _contains(faces[0], centre)
+    with pytest.raises(FaceTooSmallError, match="too small"):
+        select_face(faces)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_turned_portraits_are_found_with_their_turn(
+    faceapi_ready: Path, london: tuple[np.ndarray, np.ndarray], turns: int
+) -> None:
+    """A sideways face used to be fitted as found (eyes side by side), an upside-down one missed or
+    boxed wrongly; now the detection says which turn makes it upright and its landmarks agree with
+    the upright photo's."""
+    from ganfit_core.face.detect import upright_view
+    from ganfit_core.face.rotation import rotate_image
+
+    portrait = np.asarray(Image.fromarray(london[0]).resize((600, 600), Image.Resampling.BOX))
+    upright = detect_faces(portrait)[0]
+    turned = rotate_image(portrait, turns)
+    faces = detect_faces(turned)
+    assert len(faces) == 1
+    face = faces[0]
+    assert face.rotation == (-turns) % 4
+    assert face.landmarks_plausible and face.landmark_consistency < 0.035
+    view, in_view = upright_view(turned, face)
+    np.testing.assert_array_equal(view, portrait)
+    inter_ocular = np.linalg.norm(upright.landmarks[36:42].mean(0) - upright.landmarks[42:48].mean(0))
+    error = np.linalg.norm(in_view.landmarks - upright.landmarks, axis=1).mean()
+    assert error < 0.1 * inter_ocular
+    report = face.to_dict()
+    assert report["rotation"] == face.rotation and report["landmark_consistency"] is not None
+
+
+def test_mirror_consistency_flags_landmarks_drawn_on_a_wrongly_turned_face(
+    faceapi_ready: Path, london: tuple[np.ndarray, np.ndarray]
+) -> None:
+    """The sanity measure before any fit: upright landmarks are mirror-consistent, landmarks the net
+    draws into the box of an upside-down face are not."""
+    from ganfit_core.face.detect import CONSISTENCY_LIMIT, _backend
+    from ganfit_core.face.rotation import rotate_image
+
+    detector = _backend("faceapi")
+    portrait = np.asarray(Image.fromarray(london[0]).resize((600, 600), Image.Resampling.BOX))
+    face = detect_faces(portrait)[0]
+    square = np.array([[(face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2, face.size]])
+    _, upright = detector.landmarks_and_consistency(portrait, square)
+    flipped_square = np.array([[600 - square[0, 0], 600 - square[0, 1], square[0, 2]]])
+    _, upside_down = detector.landmarks_and_consistency(rotate_image(portrait, 2), flipped_square)
+    assert upright[0] < CONSISTENCY_LIMIT < upside_down[0]
+
+
+def test_rotation_helpers_round_trip() -> None:
+    from ganfit_core.face.rotation import points_from_rotated, points_to_rotated, rotate_image
+
+    image = np.random.default_rng(4).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    rows, cols = np.array([3, 29, 0, 17]), np.array([7, 0, 39, 20])
+    centres = np.stack([cols + 0.5, rows + 0.5], axis=1)
+    for k in range(4):
+        turned = rotate_image(image, k)
+        moved = points_to_rotated(centres, (40, 30), k)
+        for (x, y), r, c in zip(moved, rows, cols, strict=True):
+            np.testing.assert_array_equal(turned[int(y), int(x)], image[r, c])
+        np.testing.assert_allclose(points_from_rotated(moved, (40, 30), k), centres)
+
+
+def test_no_face_message_does_not_blame_lighting() -> None:
+    with pytest.raises(NoFaceError) as caught:
+        select_face([])
+    assert "40 px" in str(caught.value) and "lit" not in str(caught.value)

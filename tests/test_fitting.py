@@ -31,15 +31,11 @@ QUICK = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prio
 
 
 @pytest.fixture(scope="module")
-def context(ict_model_path: Path) -> FitContext:
-    """Model, simple prior, torch renderer and (when its asset can be built) the identity network."""
-    from ganfit_core.assets import AssetError
-
+def context(ict_model_path: Path, need_asset) -> FitContext:
+    """Model, simple prior, torch renderer and the identity network (fails in CI if an asset is missing)."""
+    need_asset("faceapi_recognition")
     torch.set_num_threads(2)
-    try:
-        return build_context(FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR))
-    except AssetError as exc:
-        pytest.skip(f"identity network asset unavailable: {exc}")
+    return build_context(FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR))
 
 
 @pytest.fixture(scope="module")

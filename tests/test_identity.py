@@ -143,7 +143,8 @@ def test_input_validation() -> None:
 
 
 def test_builder_is_deterministic_and_pinned(shared_dir: Path, tmp_path: Path) -> None:
-    from ganfit_core.assets import ASSETS
+    from ganfit_core.assets import ASSETS, fingerprint
+    from ganfit_core.assets.verify import compare_fingerprints, reference_fingerprint
     from ganfit_core.face.faceapi_recognition import build_faceapi_recognition
 
     source = shared_dir / "face-api"
@@ -153,7 +154,13 @@ def test_builder_is_deterministic_and_pinned(shared_dir: Path, tmp_path: Path) -
     for name in ("a.safetensors", "b.safetensors"):
         build_faceapi_recognition(source, tmp_path / name)
         digests.append(hashlib.sha256((tmp_path / name).read_bytes()).hexdigest())
-    assert digests[0] == digests[1] == ASSETS["faceapi_recognition"].sha256
+    assert digests[0] == digests[1]
+    spec = ASSETS["faceapi_recognition"]
+    reference = reference_fingerprint(spec.name)
+    assert reference is not None, "faceapi_recognition has no content fingerprint (assets pin)"
+    built = fingerprint(tmp_path / "a.safetensors")
+    assert compare_fingerprints(built, reference["tensors"], spec.tolerance,
+        exact_integers=spec.exact_integers) == []
 
 
 def test_network_is_frozen_and_shapes(net: IdentityNetwork) -> None:

@@ -15,14 +15,10 @@ from ganfit_core.render import (
 
 
 @pytest.fixture(scope="module")
-def face():
-    from ganfit_core.assets import AssetError
+def face(need_asset):
     from ganfit_core.model.morphable import load_morphable_model
 
-    try:
-        model = load_morphable_model("face")
-    except AssetError as error:  # pragma: no cover - depends on the machine's assets
-        pytest.skip(f"ICT face model asset unavailable: {error}")
+    model = load_morphable_model("face", path=need_asset("ict_face_model"))
     with torch.no_grad():
         vertices = model(torch.zeros(1, model.num_identity), torch.zeros(1, model.num_expression))
     return model, vertices

@@ -60,16 +60,13 @@ def test_pca_file_is_deterministic(tmp_path) -> None:
     assert loaded.info == {"k": 1} and loaded.basis.shape[0] == 6
 
 
-def test_load_texture_prior_pca_from_the_asset() -> None:
-    from ganfit_core.assets import ASSETS, AssetError, resolve
+def test_load_texture_prior_pca_from_the_asset(need_asset) -> None:
+    from ganfit_core.assets import ASSETS
     from ganfit_core.texture import load_texture_prior
 
     if "texture_pca" not in ASSETS:
         pytest.fail("texture_pca is not registered in ganfit_core.assets.ASSETS")
-    try:
-        resolve("texture_pca")
-    except AssetError as exc:
-        pytest.skip(f"texture_pca asset not built here (CI builds it with `assets build`): {exc}")
+    need_asset("texture_pca")
     prior = load_texture_prior("pca")
     tex = prior.decode(prior.initial_latent(1))
     assert tex.shape == (1, prior.resolution, prior.resolution, 3)

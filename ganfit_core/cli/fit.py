@@ -21,6 +21,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_MISSING_ASSET = 3
+EXIT_FIT_FAILED = 4
 EXIT_CANCELLED = 130
 
 EPILOG = """exit codes:
@@ -28,6 +29,7 @@ EPILOG = """exit codes:
   1    other error
   2    bad input: unreadable image, no face / face too small / bad --face-index, bad option value
   3    a model asset (weights, morphable model, texture prior) is missing and cannot be built
+  4    the fit ran but failed its quality check (the outputs are written for inspection)
   130  cancelled (Ctrl-C)
 """
 
@@ -151,6 +153,10 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
         return code
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if result.quality is not None and result.quality.status == "failed":
+        print(f"error: the fit failed: {result.quality.message}; outputs written to {args.out} for "
+              "inspection", file=sys.stderr)
+        return EXIT_FIT_FAILED
     seconds = ", ".join(f"{k} {v:.1f}s" for k, v in result.stage_seconds.items())
     print(f"done ({seconds}); final losses: " + ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
     fov = result.camera.fov_deg

@@ -10,6 +10,7 @@ mean RGB, divided by 256.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,11 +25,14 @@ from ganfit_core.face.tfjs import load_tfjs_weights
 
 __all__ = [
     "ANCHORS",
+    "DETECTABLE_BOX_PX",
     "MEAN_RGB",
     "BoxCandidate",
     "TinyFaceDetector",
     "TinyFaceDetectorNet",
     "build_tiny_detector",
+    "decode_boxes",
+    "decode_cells",
     "load_tiny_detector",
     "non_max_suppression",
 ]
@@ -143,26 +147,54 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
     return keep
 
 
-def decode_boxes(raw: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Raw head output (5·5, G, G) → boxes (N, 4) in [0, 1] of the padded square input, scores (N,)."""
-    grid = raw.shape[-1]
-    cells = raw.reshape(len(ANCHORS), 5, grid, grid).transpose(2, 3, 0, 1)  # (row, col, anchor, 5)
+def decode_cells(raw: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw head output (5·5, Gh, Gw) → boxes (N, 4) x0, y0, x1, y1 in grid cells (one cell =
+    :data:`CELL_PX` input px), objectness scores (N,)."""
+    grid_h, grid_w = raw.shape[-2:]
+    cells = raw.reshape(len(ANCHORS), 5, grid_h, grid_w).transpose(2, 3, 0, 1)  # (row, col, anchor, 5)
     sig = 1.0 / (1.0 + np.exp(-cells.astype(np.float64)))
     rows, cols, anchors = np.nonzero(sig[..., 4] > score_threshold)
-    cx = (cols + sig[rows, cols, anchors, 0]) / grid
-    cy = (rows + sig[rows, cols, anchors, 1]) / grid
-    w = np.exp(cells[rows, cols, anchors, 2]) * ANCHORS[anchors, 0] / grid
-    h = np.exp(cells[rows, cols, anchors, 3]) * ANCHORS[anchors, 1] / grid
+    cx = cols + sig[rows, cols, anchors, 0]
+    cy = rows + sig[rows, cols, anchors, 1]
+    w = np.exp(cells[rows, cols, anchors, 2]) * ANCHORS[anchors, 0]
+    h = np.exp(cells[rows, cols, anchors, 3]) * ANCHORS[anchors, 1]
     boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
     return boxes, sig[rows, cols, anchors, 4]
 
 
-class TinyFaceDetector:
-    """Face boxes in a photo: face-api's detector at several input sizes, merged by NMS.
+def decode_boxes(raw: np.ndarray, score_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Raw head output (5·5, G, G) → boxes (N, 4) in [0, 1] of the padded square input, scores (N,)."""
+    boxes, scores = decode_cells(raw, score_threshold)
+    return boxes / raw.shape[-1], scores
 
-    face-api runs one 416 px pass (score > 0.5, IoU 0.4). That pass misses some large
-    frontal faces (2 of 82 London studio portraits); a second, cheap 224 px pass finds them
-    all, so both run by default and their boxes are merged by non-maximum suppression.
+
+#: Smallest face box (px of the network's input, sqrt(w·h)) found with a score above 0.5: measured
+#: on a London portrait pasted at decreasing sizes into a 416² input: 41 px → 0.66, 35 px → 0.18.
+DETECTABLE_BOX_PX = 48.0
+#: Input px per grid cell of the head (the net's total stride).
+CELL_PX = 32
+#: Scale ratio between successive pyramid levels (the net finds faces over a ~5× range of sizes).
+LEVEL_STEP = 2.5
+#: Largest tile side a fine pyramid level is cut into, and the tiles' overlap (input px: a face a
+#: level must find is below ~DETECTABLE_BOX_PX × LEVEL_STEP = 120 px, larger ones were looked for
+#: at the coarser levels). 640 px tiles run at ~0.7 µs/px here, 1024–1664 px
+#: inputs at 1.3–1.8× that per pixel; they also bound the activations (~26 MB for the first layer).
+TILE_PX = 640
+TILE_OVERLAP_PX = 128
+
+
+class TinyFaceDetector:
+    """Face boxes in a photo of any size: face-api's detector over a coarse-to-fine pyramid.
+
+    Level 0 is face-api's own whole-photo view at 416 px plus a cheap 224 px view (the 416 pass
+    misses 2 of 82 London studio portraits, the 224 pass finds them), merged by NMS. Only when a
+    level finds nothing does the search go finer: each next level sees the photo about
+    :data:`LEVEL_STEP` times larger, cut into :data:`TILE_PX` tiles, down to the scale at which a
+    face of ``min_face_px`` photo px is :data:`DETECTABLE_BOX_PX` input px (at most
+    ``max_upscale``; a level never holds more than ``max_level_pixels``, so in a 4096×3072 photo
+    faces from ~85 px are found, from 40 px up to 2048×1536). A portrait costs one level as before;
+    a 150 px face in a 4000 px photo is found two levels down; a photo without any face costs the
+    whole pyramid (measured in bench/robustness.py).
     """
 
     def __init__(
@@ -172,13 +204,21 @@ class TinyFaceDetector:
         input_sizes: tuple[int, ...] = (416, 224),
         score_threshold: float = 0.5,
         iou_threshold: float = 0.4,
+        min_face_px: float = 40.0,
+        max_upscale: float = 2.0,
+        max_level_pixels: int = 4_000_000,
     ) -> None:
         if not input_sizes or any(size <= 0 or size % 32 for size in input_sizes):
             raise ValueError(f"input sizes must be positive multiples of 32, got {input_sizes}")
+        if min_face_px <= 0:
+            raise ValueError(f"min_face_px must be > 0, got {min_face_px}")
         self.net = net
         self.input_sizes = tuple(input_sizes)
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
+        self.min_face_px = min_face_px
+        self.max_upscale = max_upscale
+        self.max_level_pixels = max_level_pixels
 
     @staticmethod
     def prepare(image: np.ndarray, input_size: int) -> tuple[torch.Tensor, float]:
@@ -192,20 +232,71 @@ class TinyFaceDetector:
         tensor = torch.from_numpy(canvas).permute(2, 0, 1)[None].float() / 255.0
         return tensor, 1.0 / scale
 
-    @torch.no_grad()
-    def __call__(self, image: np.ndarray) -> list[BoxCandidate]:
-        """Boxes in photo pixels (clipped to the photo), best score first, for (H, W, 3) uint8 RGB."""
+    def level_scales(self, size: tuple[int, int]) -> list[float]:
+        """Input px per photo px of the fine levels (after level 0) for a photo of ``size`` (W, H);
+        empty when level 0 already reaches faces of ``min_face_px``."""
+        width, height = size
+        coarse = max(self.input_sizes) / max(width, height)
+        finest = min(
+            self.max_upscale,
+            DETECTABLE_BOX_PX / self.min_face_px,
+            math.sqrt(self.max_level_pixels / (width * height)),
+        )
+        if finest <= coarse * 1.05:
+            return []
+        count = math.ceil(math.log(finest / coarse) / math.log(LEVEL_STEP))
+        step = (finest / coarse) ** (1.0 / count)
+        return [coarse * step**i for i in range(1, count + 1)]
+
+    def _run(self, tile: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Net on one uint8 tile (h, w, 3), h and w multiples of :data:`CELL_PX` → boxes (N, 4) in
+        tile px, scores (N,)."""
         device = next(self.net.parameters()).device
+        batch = torch.from_numpy(tile).permute(2, 0, 1)[None].float().div(255.0)
+        boxes, scores = decode_cells(self.net(batch.to(device))[0].cpu().numpy(), self.score_threshold)
+        return boxes * CELL_PX, scores
+
+    def _level0(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         all_boxes, all_scores = [], []
         for input_size in self.input_sizes:
             tensor, photo_per_input = self.prepare(image, input_size)
-            raw = self.net(tensor.to(device))[0].cpu().numpy()
-            boxes, scores = decode_boxes(raw, self.score_threshold)
-            all_boxes.append(boxes * input_size * photo_per_input)
+            canvas = (tensor[0].permute(1, 2, 0) * 255.0).round().byte().numpy()
+            boxes, scores = self._run(canvas)
+            all_boxes.append(boxes * photo_per_input)
             all_scores.append(scores)
-        boxes, scores = np.concatenate(all_boxes), np.concatenate(all_scores)
+        return np.concatenate(all_boxes), np.concatenate(all_scores)
+
+    def _tiled_level(self, image: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """The photo resized by ``scale``, cut into overlapping tiles (zero-padded to whole grid
+        cells); boxes in photo px."""
+        height, width = image.shape[:2]
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        resample = Image.Resampling.BOX if scale < 0.5 else Image.Resampling.BILINEAR
+        view = np.asarray(Image.fromarray(image).resize(size, resample))
+        stride = TILE_PX - TILE_OVERLAP_PX
+        boxes, scores = [], []
+        for y in range(0, max(size[1] - TILE_OVERLAP_PX, 1), stride):
+            for x in range(0, max(size[0] - TILE_OVERLAP_PX, 1), stride):
+                part = view[y : y + TILE_PX, x : x + TILE_PX]
+                rows, cols = (math.ceil(n / CELL_PX) * CELL_PX for n in part.shape[:2])
+                tile = np.zeros((rows, cols, 3), dtype=np.uint8)
+                tile[: part.shape[0], : part.shape[1]] = part
+                tile_boxes, tile_scores = self._run(tile)
+                boxes.append((tile_boxes + np.array([x, y, x, y])) * (width / size[0]))
+                scores.append(tile_scores)
+        return np.concatenate(boxes), np.concatenate(scores)
+
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray, *, coarse_only: bool = False) -> list[BoxCandidate]:
+        """Boxes in photo pixels (clipped to the photo), best score first, for (H, W, 3) uint8 RGB:
+        those of the coarsest pyramid level that finds any (only level 0 if ``coarse_only``)."""
         height, width = image.shape[:2]
         limits = np.array([width, height, width, height], dtype=np.float64)
+        boxes, scores = self._level0(image)
+        for scale in [] if coarse_only else self.level_scales((width, height)):
+            if len(scores):
+                break
+            boxes, scores = self._tiled_level(image, scale)
         return [
             BoxCandidate(box=np.clip(boxes[i], 0.0, limits), score=float(scores[i]))
             for i in non_max_suppression(boxes, scores, self.iou_threshold)

@@ -39,10 +39,11 @@ from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import FitContext, build_context, resolve_device
 from ganfit_core.fitting.init import StartInfo, initial_state
-from ganfit_core.fitting.objective import LANDMARK_SCALE, step_losses
+from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
-from ganfit_core.fitting.target import target_tensors
+from ganfit_core.fitting.quality import FitQuality, assess_fit
+from ganfit_core.fitting.target import TargetTensors, target_tensors
 from ganfit_core.fitting.types import (
     FitEvent,
     FitResult,
@@ -147,9 +148,26 @@ def fit(
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
-    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history, start_info)
+    quality = _assess(params, ctx, tgt, target, config, diverged=any("diverged" in w for w in warnings))
+    if quality.status == "doubtful":
+        warnings.append(quality.message)
+    result = _result(target, config, ctx, params, final, stage_seconds, warnings, history, quality,
+                     start_info)
+    message = "done" if quality.status != "failed" else quality.message
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
-                   time.perf_counter() - start, result.render, "done", result)
+                   time.perf_counter() - start, result.render, message, result)
+
+
+@torch.no_grad()
+def _assess(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, target: FitTarget,
+            config: FitConfig, *, diverged: bool) -> FitQuality:
+    """The fit-quality verdict from the final landmark residual and the detection's evidence."""
+    camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
+    sparse_cam = params.to_camera_space(ctx.sparse(params.identity, params.expression))
+    fitted = projected_landmarks(sparse_cam, camera, tgt, config)[0].cpu().double().numpy()
+    return assess_fit(fitted, tgt.landmarks[0].cpu().double().numpy(), diverged=diverged,
+                      detection_score=target.detection_score,
+                      landmark_consistency=target.landmark_consistency)
 
 
 class FitRun:
@@ -219,7 +237,8 @@ def _row(tensor: torch.Tensor) -> np.ndarray:
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
-            history: list[StepRecord], start_info: StartInfo) -> FitResult:
+            history: list[StepRecord], quality: FitQuality | None = None,
+            start_info: StartInfo | None = None) -> FitResult:
     model = ctx.model
     vertices = model(params.identity, params.expression)[0]
     texture = params.texture(ctx.prior.decode(params.texture_latent))
@@ -231,7 +250,8 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
     camera = FittedCamera(
         rotation=_row(params.rotation_matrix()), translation=_row(params.translation()),
         focal=float(params.focal()[0]), principal=_row(params.principal),
-        image_size=(target.size, target.size), focal_source=start_info.focal_source,
+        image_size=(target.size, target.size),
+        focal_source=start_info.focal_source if start_info is not None else "assumed",
         fov_deg=_photo_fov_deg(float(params.focal()[0]), target))
     pose = PoseParameters(rotation=_row(params.rotation), translation_xy=_row(params.translation_xy),
                           log_depth=float(params.log_depth[0, 0]), log_focal=float(params.log_focal[0, 0]))
@@ -254,4 +274,5 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
         crop_to_photo=np.asarray(target.crop_to_photo),
         photo_size=target.photo_size,
         target_landmarks=np.asarray(target.landmarks),
+        quality=quality,
     )

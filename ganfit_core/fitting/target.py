@@ -17,7 +17,13 @@ from ganfit_core.fitting.masks import face_skin_mask
 from ganfit_core.fitting.types import FitTarget
 from ganfit_core.model.layout import CONTOUR_LANDMARKS, NUM_LANDMARKS
 
-__all__ = ["prepare_target", "TargetTensors", "target_tensors"]
+__all__ = ["PHOTO_MAX_SIDE", "prepare_target", "TargetTensors", "target_tensors"]
+
+
+#: Long side (px) photos are loaded at for the fit: a 150 px face in a 6000 px photo keeps ~100 px
+#: (at 2048 it would be 51 px, below the 80 px minimum); decoding stays within the pixel budget of
+#: :func:`ganfit_core.face.load_image` and 4096² RGB is 48 MiB.
+PHOTO_MAX_SIDE = 4096
 
 
 def prepare_target(
@@ -29,8 +35,12 @@ def prepare_target(
     min_face_px: float = 80,
     dense: bool = True,
     use_exif: bool = True,
+    max_side: int = PHOTO_MAX_SIDE,
 ) -> FitTarget:
-    """Load ``image``, detect faces, pick one and crop it to ``resolution`` x ``resolution``.
+    """Load ``image``, detect faces, pick one, turn it upright and crop it to ``resolution`` x ``resolution``.
+
+    A face found turned by 90°, 180° or 270° is cropped from the photo turned upright; the target's
+    ``crop_to_photo`` maps crop pixels back to the photo as given, and ``rotation`` says the turn.
 
     With ``dense`` the chosen face also gets MediaPipe FaceMesh's 468 points (about 0.1 s); with
     ``use_exif`` a focal length in the photo's EXIF (``ganfit_core.face.exif_camera``) becomes the
@@ -38,10 +48,11 @@ def prepare_target(
 
     Args:
         image: path, bytes, PIL image or (H, W, 3) uint8 array (see ``ganfit_core.face.load_image``).
-        face_index: which detection (largest first); None picks the largest face.
+        face_index: which detection (a whole number >= 0, largest first); None picks the largest face.
         resolution: crop side in px (use the fit's ``render_size`` to avoid resampling).
         detector_backend: ``"faceapi"`` (offline default) or ``"face_alignment"``.
-        min_face_px: smallest accepted face, px across.
+        min_face_px: smallest accepted face, px across (of the photo loaded at ``max_side``).
+        max_side: photos are loaded with their long side at most this, px.
         dense: run FaceMesh on the chosen face (the fit's dense landmark term).
         use_exif: read the focal length from the photo's EXIF (paths, bytes and PIL images).
 
@@ -50,21 +61,29 @@ def prepare_target(
         ganfit_core.face.FaceError: no face / face too small / bad index (all ValueError).
     """
     from ganfit_core.face import crop_face, detect_faces, load_image, select_face
+    from ganfit_core.face.detect import check_face_index, upright_view
+    from ganfit_core.face.rotation import view_to_photo_matrix
 
-    photo = load_image(image)
+    if face_index is not None:
+        face_index = check_face_index(face_index)
+    photo = load_image(image, max_side=max_side)
     detections = detect_faces(photo, backend=detector_backend)
     detection = select_face(detections, face_index, min_size_px=min_face_px)
-    crop = crop_face(photo, detection, resolution)
+    view, upright = upright_view(photo, detection)
+    crop = crop_face(view, upright, resolution)
     height, width = photo.shape[:2]
-    photo_to_crop = np.linalg.inv(crop.crop_to_photo)
+    view_to_photo = view_to_photo_matrix((width, height), detection.rotation)
+    crop_to_photo = view_to_photo @ crop.crop_to_photo
+    consistency = None if np.isnan(detection.landmark_consistency) else float(detection.landmark_consistency)
+    view_to_crop = np.linalg.inv(crop.crop_to_photo)  # the upright view's px -> crop px
     px_per_crop = float(np.sqrt(abs(np.linalg.det(crop.crop_to_photo[:2, :2])))) or 1.0
     dense_crop = None
     if dense:
         from ganfit_core.face.detect import with_dense_landmarks
 
-        points = with_dense_landmarks(photo, detection).dense_landmarks  # (468, 3) photo px
+        points = with_dense_landmarks(view, upright).dense_landmarks  # (468, 3) view px
         if points is not None:
-            xy = points[:, :2] @ photo_to_crop[:2, :2].T + photo_to_crop[:2, 2]
+            xy = points[:, :2] @ view_to_crop[:2, :2].T + view_to_crop[:2, 2]
             dense_crop = np.concatenate([xy, points[:, 2:3] / px_per_crop], axis=1).astype(np.float32)
     focal_crop = None
     if use_exif and not isinstance(image, np.ndarray):
@@ -73,9 +92,10 @@ def prepare_target(
         focal_photo = exif_focal_px(image, photo_size=(width, height))
         focal_crop = None if focal_photo is None else focal_photo / px_per_crop
     return FitTarget.from_crop(crop.image, np.asarray(crop.landmarks, dtype=np.float32),
-                               crop_to_photo=crop.crop_to_photo, photo_size=(width, height),
-                               num_faces=len(detections), focal_hint=focal_crop, focal_hint_source="exif",
-                               dense_landmarks=dense_crop)
+                               crop_to_photo=crop_to_photo, photo_size=(width, height),
+                               num_faces=len(detections), detection_score=float(detection.score),
+                               landmark_consistency=consistency, rotation=detection.rotation,
+                               focal_hint=focal_crop, focal_hint_source="exif", dense_landmarks=dense_crop)
 
 
 @dataclass

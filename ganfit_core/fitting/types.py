@@ -18,6 +18,7 @@ import numpy as np
 from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.masks import face_skin_mask
+from ganfit_core.fitting.quality import FitQuality
 
 __all__ = ["FitTarget", "FitEvent", "FitResult", "FittedFace", "FittedCamera", "PoseParameters",
            "StepRecord", "FitCancelled", "FitError"]
@@ -39,6 +40,11 @@ class FitTarget:
         focal_hint_source: where ``focal_hint`` came from: ``"exif"`` or ``"given"``.
         dense_landmarks: (468, 3) float32 MediaPipe FaceMesh points in crop px (x, y; z relative
             depth in the same px scale), or None (no dense landmark term).
+        detection_score: detector confidence of this face in [0, 1] (None for a crop given directly).
+        landmark_consistency: mirror inconsistency of the detected landmarks
+            (:attr:`ganfit_core.face.FaceDetection.landmark_consistency`; None when not measured).
+        rotation: counter-clockwise quarter turns of the photo that made the face upright for the
+            crop (``crop_to_photo`` already maps back to the photo as given).
     """
 
     image: np.ndarray
@@ -50,6 +56,9 @@ class FitTarget:
     num_faces: int = 1
     focal_hint_source: str = "given"
     dense_landmarks: np.ndarray | None = None
+    detection_score: float | None = None
+    landmark_consistency: float | None = None
+    rotation: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
@@ -82,6 +91,9 @@ class FitTarget:
         num_faces: int = 1,
         focal_hint_source: str = "given",
         dense_landmarks: np.ndarray | None = None,
+        detection_score: float | None = None,
+        landmark_consistency: float | None = None,
+        rotation: int = 0,
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -98,6 +110,9 @@ class FitTarget:
             focal_hint_source=focal_hint_source,
             dense_landmarks=(None if dense_landmarks is None
                              else np.asarray(dense_landmarks, dtype=np.float32)),
+            detection_score=detection_score,
+            landmark_consistency=landmark_consistency,
+            rotation=int(rotation) % 4,
         )
 
 
@@ -201,6 +216,8 @@ class FitResult:
         crop_to_photo: (3, 3) crop px -> photo px.
         photo_size: (width, height) px.
         target_landmarks: (68, 2) float32 detected landmarks, crop px.
+        quality: the fit-quality verdict (good / doubtful / failed, see
+            :mod:`ganfit_core.fitting.quality`); a doubtful verdict's reasons are also in ``warnings``.
     """
 
     vertices: np.ndarray
@@ -221,6 +238,7 @@ class FitResult:
     crop_to_photo: np.ndarray
     photo_size: tuple[int, int]
     target_landmarks: np.ndarray
+    quality: FitQuality | None = None
 
 
 @dataclass(frozen=True)

@@ -221,15 +221,18 @@ def build_arrays(source: Path, *, progress: bool = True) -> tuple[dict[str, np.n
 
 
 def find_archive(source_dir: Path) -> Path:
-    """``source_dir/FaceXModel.tar.xz`` (or ``source_dir/ict-facekit/...``), else FileNotFoundError."""
-    for candidate in (Path(source_dir) / ARCHIVE_NAME, Path(source_dir) / "ict-facekit" / ARCHIVE_NAME):
-        if candidate.is_file():
-            return candidate
+    """``source_dir/FaceXModel.tar.xz`` or the unpacked upstream folder ``source_dir/FaceXModel/`` (also
+    under ``source_dir/ict-facekit/``), else FileNotFoundError."""
+    for base in (Path(source_dir), Path(source_dir) / "ict-facekit"):
+        if (base / ARCHIVE_NAME).is_file():
+            return base / ARCHIVE_NAME
+        if (base / "FaceXModel" / "generic_neutral_mesh.obj").is_file():
+            return base / "FaceXModel"
     raise FileNotFoundError(f"{ARCHIVE_NAME} not found in {source_dir} (ICT-FaceKit Light, MIT)")
 
 
 def build_ict_face_model(source_dir: Path, out_path: Path, *, progress: bool = True) -> None:
-    """Asset builder: ``source_dir`` holds ``FaceXModel.tar.xz``; writes the safetensors file."""
+    """Asset builder: ``source_dir`` holds ``FaceXModel.tar.xz`` or ``FaceXModel/``; writes safetensors."""
     from safetensors.numpy import save_file
 
     tensors, metadata = build_arrays(find_archive(source_dir), progress=progress)
