@@ -20,7 +20,9 @@ the box size (sqrt of the width x height of the template's face box: brows, eyes
 jaw), in %. Reported over each method's own points and over the points every method has.
 
     python bench/landmarks.py [--folders neutral_front canada] [--limit N] [--variants] [--no-dlib]
-                              [--threads 2] [--json out.json]
+                              [--fits default,baseline] [--threads 2] [--json out.json]
+
+``--fits`` adds the fitted model's projected landmarks (``fit_default``, ``fit_baseline``).
 
 ``--limit N`` scores the first N photos of each folder (a subset, for a busy machine).
 """
@@ -124,6 +126,35 @@ def _dlib_predictor() -> Predictor | None:
 METHODS: dict[str, Predictor] = {"faceapi68": faceapi68, "facemesh": facemesh}
 
 
+def fitted_predictor(config: object) -> Predictor:
+    """The fitted model's projected 68 landmarks (``fit`` with ``config``, FitConfig), by name.
+
+    The model's landmark vertices (contour landmarks on their default jawline vertices; the chin
+    and the scored inner points have fixed vertices) projected with the fitted camera into the
+    crop, then into the photo.
+    """
+    from ganfit_core import prepare_target
+    from ganfit_core.fitting import build_context, fit, run_to_end
+
+    context = build_context(config)
+    index = context.model.default_landmark_vertices().cpu().numpy()
+
+    def predict(image: np.ndarray) -> dict[str, np.ndarray] | None:
+        try:
+            target = prepare_target(image, resolution=config.render_size)
+        except ValueError:
+            return None
+        result = run_to_end(fit(target, config, context=context))
+        cam = result.camera
+        points = result.vertices[index].astype(np.float64) @ np.asarray(cam.rotation, np.float64).T
+        points += np.asarray(cam.translation, np.float64)
+        crop = points[:, :2] / points[:, 2:3] * cam.focal + np.asarray(cam.principal, np.float64)
+        photo = crop @ result.crop_to_photo[:2, :2].T + result.crop_to_photo[:2, 2]
+        return _named(photo, 1)
+
+    return predict
+
+
 def evaluate(photos: list[Path], methods: dict[str, Predictor]) -> dict[str, object]:
     """Per method: NME (% IOD, % box) over its points and over the common points; per-point errors."""
     common = [n for n in POINTS if all(_has(m, n) for m in methods)]
@@ -198,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-dlib", action="store_true", help="leave out the dlib peer")
     parser.add_argument("--variants", action="store_true",
                         help="also score FaceMesh with one crop pass (facemesh_one_pass)")
+    parser.add_argument("--fits", default="", help="comma list of fits whose projected landmarks are scored: "
+                        "default (FitConfig()), baseline (bench/shape.py's pre-#13 settings)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     args = parser.parse_args(argv)
@@ -212,6 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     methods = dict(METHODS)
     if args.variants:
         methods["facemesh_one_pass"] = facemesh_one_pass
+    for name in [n for n in args.fits.split(",") if n]:
+        from ganfit_core import FitConfig
+
+        if name not in ("default", "baseline"):
+            parser.error(f"--fits: unknown fit {name!r} (default, baseline)")
+        overrides = {}
+        if name == "baseline":
+            import sys
+
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from shape import BASELINE
+
+            overrides = BASELINE
+        methods[f"fit_{name}"] = fitted_predictor(FitConfig(**overrides))
     dlib68 = None if args.no_dlib else _dlib_predictor()
     if dlib68 is not None:
         methods["dlib68"] = dlib68

@@ -40,6 +40,8 @@ Units and axes:
                   "rotation_matrix": [3][3], "translation_mm": [3], "focal_px": [1],
                   "principal_px": [2] (camera of the crop: OpenCV axes, v_cam = v_model @ R.T + t),
                   "expression_names": [53]},
+       "camera": {"focal_source": "exif" | "given" | "search" | "assumed",
+                  "fov_deg": field of view across the photo's longer side},
        "crop_to_photo": [3][3], "photo_size": [w, h], "crop_size": [w, h],
        "target_landmarks_px": [68][2], "region": str, "has_detail": bool,
        "config": {every FitConfig field}, "units": {...}, "num_vertices": int, "num_triangles": int}
@@ -233,6 +235,7 @@ def params_document(result: FitResult) -> dict[str, Any]:
     }
     doc = {
         "params": params,
+        "camera": {"focal_source": camera.focal_source, "fov_deg": camera.fov_deg},
         "crop_to_photo": result.crop_to_photo,
         "photo_size": list(result.photo_size),
         "crop_size": list(camera.image_size),

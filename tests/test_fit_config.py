@@ -91,3 +91,9 @@ def test_round_trip_keeps_every_field() -> None:
     config = FitConfig(region="full", full_steps=7, lr_translation=2.5)
     assert FitConfig.from_dict(config.to_dict()) == config
     assert {f.name for f in dataclasses.fields(FitConfig)} == set(config.to_dict())
+
+
+def test_field_of_view_ranges_keep_min_below_max() -> None:
+    low_min, high_min = FIELD_RANGES["fov_min_deg"]
+    low_max, high_max = FIELD_RANGES["fov_max_deg"]
+    assert high_min <= low_max  # any accepted pair is ordered: no cross-field check needed

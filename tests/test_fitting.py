@@ -46,8 +46,10 @@ def face(context: FitContext):  # noqa: ANN201
 
 @pytest.fixture(scope="module")
 def events(context: FitContext, face) -> list[FitEvent]:  # noqa: ANN001
+    # In-model face, exact landmarks: a weak identity prior is right here (the default's stronger
+    # one is chosen for real detector landmarks by bench/shape.py).
     config = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR,
-                       rigid_steps=30, shape_steps=60,
+                       rigid_steps=30, shape_steps=60, identity_reg_weight=0.003,
                        full_steps=20, detail_steps=4, preview_every=5)
     return list(fit(face.target, config, context=context))
 
@@ -73,15 +75,30 @@ def test_event_stream(events: list[FitEvent]) -> None:
 
 
 def test_losses_decrease(events: list[FitEvent]) -> None:
-    for stage, factor in (("rigid", 0.2), ("shape", 0.2), ("full", 0.7)):
+    # The default start is the best of the camera hypotheses (landmark fit already solved), so
+    # the landmark stages only refine it (Adam's first steps may leave that optimum a little; the
+    # landmark stages end at their best step); the full stage still has its photometric work to do.
+    for stage, factor in (("rigid", 1.15), ("shape", 1.0), ("full", 0.7)):
         totals = [e.losses["total"] for e in events if e.stage == stage]
         assert totals[-1] < factor * totals[0], (stage, totals[0], totals[-1])
     full = [e.losses for e in events if e.stage == "full"]
     assert full[-1]["pixel"] < 0.6 * full[0]["pixel"]
     assert full[-1]["identity"] < 0.5 * full[0]["identity"]
+    # the photometric stages keep the landmark fit the search and the landmark stages found
     rigid_first = next(e for e in events if e.stage == "rigid").losses["landmark"]
-    assert events[-1].losses["total"] < events[0].losses["total"]
-    assert next(e for e in reversed(events) if e.stage == "full").losses["landmark"] < 0.1 * rigid_first
+    assert next(e for e in reversed(events) if e.stage == "full").losses["landmark"] < 1.5 * rigid_first
+
+
+def test_searched_start_beats_the_closed_form_start(context: FitContext, face, events) -> None:  # noqa: ANN001
+    """The hypothesis search starts the fit below where the old closed-form start ends its rigid stage."""
+    closed = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR, rigid_steps=30,
+                       shape_steps=0, full_steps=0, detail_steps=0, focal_hypotheses=0)
+    old = [e.losses["landmark"] for e in fit(face.target, closed, context=context) if e.stage == "rigid"]
+    assert old[-1] < 0.2 * old[0]  # the old rigid stage does converge from its start...
+    searched = next(e for e in events if e.stage == "rigid").losses["landmark"]
+    assert searched < old[-1]  # ...but the searched start is better still
+    assert events[-1].result.camera.focal_source == "search"
+
 
 
 def test_shape_recovered_better_than_mean_face(events: list[FitEvent], face, context: FitContext) -> None:  # noqa: ANN001
@@ -99,7 +116,7 @@ def test_rendering_matches_target(events: list[FitEvent], face) -> None:  # noqa
     value = psnr(result.render, face.target.image, face.target.face_mask)
     assert value > 28.0, f"PSNR {value:.1f} dB inside the face mask"
     assert result.texture.dtype == np.uint8 and result.texture.shape[2] == 3
-    assert set(result.stage_seconds) == {"rigid", "shape", "full", "detail"}
+    assert set(result.stage_seconds) == {"start", "rigid", "shape", "full", "detail"}
     assert not result.warnings
     assert np.abs(result.pose.rotation - face.rotation).max() < math.radians(5)
 
@@ -216,8 +233,13 @@ def test_context_check_refuses_another_config(context: FitContext) -> None:
     with pytest.raises(FitError, match="build_context"):
         context.check(base.replace(region="narrow_face"))
     no_id = FitContext(context.device, context.model, context.prior, context.renderer, None, context.sparse,
-                       context.key)
+                       context.key, context.dense, context.dense_weights)
     no_id.check(base.replace(identity_weight=0.0, content_weight=0.0))
+    no_dense = FitContext(context.device, context.model, context.prior, context.renderer,
+                          context.identity_net, context.sparse, context.key)
+    no_dense.check(base.replace(dense_weight=0.0))
+    with pytest.raises(FitError, match="dense landmark model"):
+        no_dense.check(base)
     assert needs_identity(base) and not needs_identity(base.replace(full_steps=0, detail_steps=0))
     with pytest.raises(FitError, match="without the identity network"):
         no_id.check(base)

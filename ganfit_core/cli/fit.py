@@ -176,6 +176,9 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
         return EXIT_FIT_FAILED
     seconds = ", ".join(f"{k} {v:.1f}s" for k, v in result.stage_seconds.items())
     print(f"done ({seconds}); final losses: " + ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
+    fov = result.camera.fov_deg
+    print(f"camera: focal length from {result.camera.focal_source}"
+          + ("" if fov is None else f", {fov:.1f} degrees field of view across the photo"))
     for name, path in paths.items():
         print(f"  {name}: {path}")
     return EXIT_OK

@@ -25,9 +25,10 @@ from ganfit_core.model.layout import Region
 TexturePriorName = Literal["simple", "pca", "gan"]
 DeviceName = Literal["auto", "cpu", "cuda"]  # "cuda:N" is accepted too
 RendererName = Literal["auto", "torch", "nvdiffrast"]
+ExpressionBounds = Literal["real", "full"]
 
 __all__ = ["FitConfig", "ConfigError", "config_fields", "FIELD_HELP", "FIELD_RANGES", "FIELD_CHOICES",
-           "Region", "TexturePriorName", "DeviceName", "RendererName"]
+           "Region", "TexturePriorName", "DeviceName", "RendererName", "ExpressionBounds"]
 
 
 def _f(default: Any, help_text: str, low: float | None = None, high: float | None = None) -> Any:
@@ -63,8 +64,20 @@ class FitConfig:
     seed: int = _f(0, "random seed (same seed, same device: same result)", 0, 2**32 - 1)
     preview_every: int = _f(10, "preview image every N steps of the rendering stages (full, detail) "
                             "and at every stage end (0: stage ends only)", 0, 1000)
-    initial_fov_deg: float = _f(40.0, "initial field of view across the photo's longer side, degrees",
+    initial_fov_deg: float = _f(40.0, "initial field of view across the photo's longer side, degrees "
+                                "(the centre of the focal prior; the start when focal_hypotheses is 0)",
                                 5.0, 120.0)
+
+    # --- camera: focal length and start pose (issue #13) ---------------------------------------
+    focal_hypotheses: int = _f(6, "focal lengths tried at the start (fields of view evenly spaced in "
+                               "log-focal over fov_min_deg..fov_max_deg, each from several head "
+                               "rotations); the best landmark fit wins. 0: start at initial_fov_deg. "
+                               "A focal length from EXIF is used instead when the photo has one", 0, 16)
+    fov_min_deg: float = _f(10.0, "narrowest field of view tried (portrait lens), degrees", 2.0, 60.0)
+    fov_max_deg: float = _f(75.0, "widest field of view tried (phone selfie), degrees", 60.0, 150.0)
+    focal_prior_weight: float = _f(0.0, "weight of log(focal / initial focal)^2 when choosing among the "
+                                   "focal hypotheses", *_WEIGHT)
+    search_steps: int = _f(50, "steps of each phase (rigid, then shape) of the hypothesis search", 1, 1000)
 
     # --- stages: steps ---------------------------------------------------------------------------
     rigid_steps: int = _f(60, "stage 1 (pose + focal from landmarks) iterations", *_STEPS)
@@ -88,14 +101,30 @@ class FitConfig:
     # --- loss weights ----------------------------------------------------------------------------
     landmark_weight: float = _f(1.0, "landmark loss weight (normalised by face size squared, x1e3 inside)",
                                 *_WEIGHT)
-    contour_weight: float = _f(0.5, "relative weight of the 17 jawline landmarks", *_WEIGHT)
+    contour_weight: float = _f(0.1, "relative weight of the 17 jawline landmarks", *_WEIGHT)
     sliding_window: int = _f(2, "jawline landmarks may slide this many candidates either way (0: fixed)",
                              0, 8)
     pixel_weight: float = _f(1.0, "masked robust pixel loss weight", *_WEIGHT)
     identity_weight: float = _f(0.3, "identity loss (1 - cos of recogniser embeddings) weight", *_WEIGHT)
     content_weight: float = _f(0.1, "content loss (recogniser activations) weight", *_WEIGHT)
-    identity_reg_weight: float = _f(1e-3, "||identity||^2 regulariser weight", *_WEIGHT)
+    dense_weight: float = _f(1.0, "weight of the dense landmark term (MediaPipe FaceMesh's 468 points "
+                             "against their ICT surface points; normalised as the 68-point term; 0: off)",
+                             *_WEIGHT)
+    dense_spread_floor_mm: float = _f(1.0, "dense point weights: (floor / max(spread, floor))^2 with each "
+                                      "point's correspondence spread, mm", 0.1, 50.0)
+    landmark_robust_scale: float = _f(0.03, "Cauchy scale of the landmark loss, fraction of the face size: "
+                                      "errors beyond it count less and less (0: plain squared error)",
+                                      0.0, 1.0)
+    identity_reg_weight: float = _f(0.03, "||identity||^2 regulariser weight", *_WEIGHT)
     expression_reg_weight: float = _f(1e-3, "||expression||^2 regulariser weight", *_WEIGHT)
+    expression_bounds: ExpressionBounds = _f("real", "expression weight bounds: real (rare shapes such as "
+                                             "cheekPuff, mouthStretch capped; ganfit_core.fitting."
+                                             "expression_prior) | full ([0, 1] for all)")
+    fit_gaze: int = _f(0, "1: fit the eye-gaze blendshapes (eyeLook*) too; 0: keep them at 0", 0, 1)
+    expression_l1_weight: float = _f(0.02, "L1 (sparsity) weight on the expression weights, scaled per "
+                                     "blendshape by its displacement", *_WEIGHT)
+    expression_symmetry_weight: float = _f(0.1, "weight of (left - right)^2 over the _L/_R blendshape pairs",
+                                           *_WEIGHT)
     texture_reg_weight: float = _f(0.1, "texture prior regulariser weight", *_WEIGHT)
     focal_reg_weight: float = _f(1e-2, "(log focal - initial)^2 regulariser weight", *_WEIGHT)
     detail_smooth_weight: float = _f(10.0, "detail layer smoothness weight", *_WEIGHT)
@@ -163,5 +192,6 @@ FIELD_RANGES: dict[str, tuple[float, float]] = {
 #: The choices of every string field (from its ``Literal`` type), first the default's kind of order.
 FIELD_CHOICES: dict[str, tuple[str, ...]] = {
     "region": get_args(Region), "texture_prior": get_args(TexturePriorName),
-    "device": get_args(DeviceName), "renderer": get_args(RendererName)}
+    "device": get_args(DeviceName), "renderer": get_args(RendererName),
+    "expression_bounds": get_args(ExpressionBounds)}
 _CUDA_INDEX = re.compile(r"cuda:\d+")

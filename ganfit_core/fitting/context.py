@@ -10,7 +10,7 @@ from ganfit_core.errors import DeviceUnavailableError, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.model.sparse import SparseLandmarkModel
 
-__all__ = ["FitContext", "build_context", "resolve_device", "needs_identity", "context_key"]
+__all__ = ["FitContext", "build_context", "resolve_device", "needs_identity", "needs_dense", "context_key"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -39,6 +39,18 @@ def needs_identity(config: FitConfig) -> bool:
     return weighted and (config.full_steps > 0 or config.detail_steps > 0)
 
 
+def needs_dense(config: FitConfig) -> bool:
+    """Whether the fit uses the dense (FaceMesh 468-point) landmark term.
+
+    The correspondence lives on the ICT ``face`` region, so ``narrow_face`` fits go without it.
+
+    Example:
+        >>> needs_dense(FitConfig(dense_weight=0.0)), needs_dense(FitConfig(region="narrow_face"))
+        (False, False)
+    """
+    return config.dense_weight > 0 and config.region != "narrow_face"
+
+
 def context_key(config: FitConfig) -> tuple[str, str, str, str]:
     """(region, texture prior, resolved device, renderer): what a :class:`FitContext` is built for."""
     return (config.region, config.texture_prior, str(resolve_device(config.device)), config.renderer)
@@ -55,11 +67,18 @@ class FitContext:
     identity_net: torch.nn.Module | None
     sparse: SparseLandmarkModel
     key: tuple = ()
+    #: The morphable model at MediaPipe FaceMesh's 468 points (None: no dense landmark term).
+    dense: torch.nn.Module | None = None
+    #: (468,) per-point weights of the dense term (the correspondence's reliability).
+    dense_weights: torch.Tensor | None = None
 
     def check(self, config: FitConfig) -> None:
         """Raise FitError unless this context was built for ``config``'s model, prior and devices."""
         wanted = context_key(config)
         needs_id = needs_identity(config)
+        if needs_dense(config) and self.dense is None:
+            raise FitError("the FitContext was built without the dense landmark model, but the config "
+                           "weights it (dense_weight > 0): use build_context(config)")
         if wanted != self.key or (needs_id and self.identity_net is None):
             has_id = "" if self.identity_net is not None else " without the identity network"
             raise FitError(f"the FitContext was built for (region, prior, device, renderer) = "
@@ -83,5 +102,14 @@ def build_context(config: FitConfig) -> FitContext:
         from ganfit_core.face.identity import load_identity_network
 
         identity_net = load_identity_network(device=device)
+    dense = dense_weights = None
+    if needs_dense(config):
+        from ganfit_core.fitting.dense_term import DenseLandmarkModel, point_weights
+        from ganfit_core.model.facemesh_correspondence import load_facemesh_correspondence
+
+        corr = load_facemesh_correspondence()
+        dense = DenseLandmarkModel(model, corr.triangles, corr.barycentric)
+        weights = point_weights(corr.spread_mm, floor_mm=config.dense_spread_floor_mm)
+        dense_weights = torch.as_tensor(weights, device=device)
     return FitContext(device, model, prior, renderer, identity_net, SparseLandmarkModel(model),
-                      context_key(config))
+                      context_key(config), dense, dense_weights)

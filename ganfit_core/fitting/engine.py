@@ -38,7 +38,7 @@ import torch
 from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import FitContext, build_context, resolve_device
-from ganfit_core.fitting.init import initial_parameters
+from ganfit_core.fitting.init import StartInfo, initial_state
 from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
@@ -97,16 +97,23 @@ def fit(
     views = _views(target)
     tgt = stack_target_tensors([target_tensors(v, config, ctx.device, ctx.identity_net) for v in views]) \
         if len(views) > 1 else target_tensors(views[0], config, ctx.device, ctx.identity_net)
-    params = initial_parameters(views, config, ctx)
+    start_s = time.perf_counter()
+    params, start_infos = initial_state(views, config, ctx)
+    start_s = time.perf_counter() - start_s
     stages = config.stages
     warnings: list[str] = []
     history: list[StepRecord] = []
-    stage_seconds: dict[str, float] = {}
+    stage_seconds: dict[str, float] = {"start": start_s}  # start pose + camera search
     step = 0
     last_losses: dict[str, float] = {}  # last value of every term seen (terms of earlier stages too)
     for stage_index, (stage, steps) in enumerate(stages):
         stage_start = time.perf_counter()
-        optimizer = stage_optimizer(stage, params, config)
+        # After a hypothesis search the rigid problem is solved already: the rigid stage only
+        # refines it (and frees the focal length), at the refine rate, so Adam's first full-size
+        # steps do not throw the pose off its optimum.
+        searched = stage == "rigid" and any(info.hypotheses > 0 for info in start_infos)
+        optimizer = stage_optimizer(stage, params, config,
+                                    lr_scale=config.refine_lr_scale if searched else 1.0)
         best_total, best = math.inf, params.snapshot()
         for stage_step in range(1, steps + 1):
             if cancel is not None and cancel.is_set():
@@ -143,16 +150,19 @@ def fit(
                            time.perf_counter() - start, preview, message)
             if diverged:
                 break
+        if stage in ("rigid", "shape") and best_total < last_losses.get("total", math.inf):
+            params.restore(best)  # landmark stages end at their best step (Adam may wander off it)
         stage_seconds[stage] = time.perf_counter() - stage_start
     final = {k: v for k, v in last_losses.items() if k != "total"}
     final["total"] = last_losses.get("total", 0.0)
     quality = _assess(params, ctx, tgt, views[0], config, diverged=any("diverged" in w for w in warnings))
     if quality.status == "doubtful":
         warnings.append(quality.message)
-    others = tuple(_result(view, config, ctx, params, final, stage_seconds, warnings, history, index=i)
+    others = tuple(_result(view, config, ctx, params, final, stage_seconds, warnings, history, index=i,
+                           start_info=start_infos[i])
                    for i, view in enumerate(views) if i > 0)
     result = _result(views[0], config, ctx, params, final, stage_seconds, warnings, history, quality=quality,
-                     others=others)
+                     others=others, start_info=start_infos[0])
     message = "done" if quality.status != "failed" else quality.message
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
                    time.perf_counter() - start, result.render, message, result)
@@ -235,6 +245,13 @@ def render_over_crop(params: FaceParameters, ctx: FitContext, target: FitTarget,
     return _to_uint8((out.image + (1.0 - out.mask) * image)[index:index + 1])
 
 
+def _photo_fov_deg(focal_crop_px: float, target: FitTarget) -> float:
+    """Field of view (degrees) across the photo's longer side for a focal length in crop px."""
+    px_per_crop = math.sqrt(abs(float(np.linalg.det(np.asarray(target.crop_to_photo)[:2, :2])))) or 1.0
+    side = max(target.photo_size) / px_per_crop
+    return math.degrees(2.0 * math.atan(0.5 * side / max(focal_crop_px, 1e-6)))
+
+
 def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
     """Batch row ``index`` (row 0 of a shared, one-row tensor) as float32 NumPy."""
     tensor = tensor.detach()
@@ -245,7 +262,7 @@ def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
             history: list[StepRecord], *, index: int = 0, others: tuple[FitResult, ...] = (),
-            quality: FitQuality | None = None) -> FitResult:
+            quality: FitQuality | None = None, start_info: StartInfo | None = None) -> FitResult:
     """The result of view ``index`` (``target`` is that view's photo); the quality verdict is the
     first photo's (None on the other views)."""
     model = ctx.model
@@ -260,7 +277,9 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
     camera = FittedCamera(
         rotation=_row(params.rotation_matrix(), i), translation=_row(params.translation(), i),
         focal=float(params.focal()[i]), principal=_row(params.principal, i),
-        image_size=(target.size, target.size))
+        image_size=(target.size, target.size),
+        focal_source=start_info.focal_source if start_info is not None else "assumed",
+        fov_deg=_photo_fov_deg(float(params.focal()[i]), target))
     pose = PoseParameters(rotation=_row(params.rotation, i), translation_xy=_row(params.translation_xy, i),
                           log_depth=float(params.log_depth[i, 0]), log_focal=float(params.log_focal[i, 0]))
     return FitResult(

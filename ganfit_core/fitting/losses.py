@@ -31,7 +31,8 @@ def face_size(landmarks: torch.Tensor) -> torch.Tensor:
 
 
 def landmark_loss(
-    predicted: torch.Tensor, target: torch.Tensor, *, weights: torch.Tensor | None = None
+    predicted: torch.Tensor, target: torch.Tensor, *, weights: torch.Tensor | None = None,
+    robust_scale: float = 0.0,
 ) -> torch.Tensor:
     """Weighted mean squared landmark distance, normalised by the target's face size squared.
 
@@ -39,8 +40,13 @@ def landmark_loss(
         predicted: (B, K, 2) projected model landmarks, px.
         target: (B, K, 2) detected landmarks, px.
         weights: (K,) non-negative per-landmark weights (default 1).
+        robust_scale: s > 0 replaces each landmark's normalised squared error ``r^2`` by the
+            Cauchy form ``s^2 log(1 + r^2 / s^2)``: the same for errors well below ``s`` (a fraction
+            of the face size), bounded growth beyond, so that a few wrong detector points (a jaw
+            contour on the wrong silhouette, a hidden eye corner) cannot drag the shape.
 
-    Returns: scalar; 1e-4 means an RMS error of 1 % of the face diagonal.
+    Returns: scalar; 1e-4 means an RMS error of 1 % of the face diagonal (without ``robust_scale``;
+    with it, for errors well below the scale).
 
     Example:
         >>> t = torch.zeros(1, 2, 2); t[0, 1] = torch.tensor([30.0, 40.0])
@@ -50,13 +56,15 @@ def landmark_loss(
     if predicted.shape != target.shape or predicted.shape[-1] != 2:
         raise ValueError(f"landmarks: expected equal shapes (B, K, 2), got {tuple(predicted.shape)} "
                          f"and {tuple(target.shape)}")
-    sq = (predicted - target).pow(2).sum(-1)  # (B, K)
+    sq = (predicted - target).pow(2).sum(-1) / face_size(target).pow(2)[:, None]  # (B, K)
+    if robust_scale > 0:
+        sq = robust_scale**2 * torch.log1p(sq / robust_scale**2)
     if weights is not None:
         sq = sq * weights.to(sq)
         denom = weights.sum().clamp_min(1e-8)
     else:
         denom = torch.tensor(float(sq.shape[1]), device=sq.device)
-    per_face = sq.sum(-1) / denom / face_size(target).pow(2)
+    per_face = sq.sum(-1) / denom
     return per_face.mean()
 
 

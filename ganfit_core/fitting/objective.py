@@ -72,10 +72,24 @@ def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: Target
     if stage != "detail" and config.landmark_weight > 0:
         predicted = projected_landmarks(sparse_cam, camera, tgt, config)
         terms["landmark"] = config.landmark_weight * LANDMARK_SCALE * L.landmark_loss(
-            predicted, tgt.landmarks, weights=tgt.weights)
+            predicted, tgt.landmarks, weights=tgt.weights, robust_scale=config.landmark_robust_scale)
+    if stage != "detail" and ctx.dense is not None and tgt.dense is not None and config.dense_weight > 0:
+        from ganfit_core.fitting.dense_term import dense_landmark_loss
+        from ganfit_core.render.camera import project
+
+        points = params.to_camera_space(ctx.dense(params.identity_rows(), params.expression))
+        predicted = project(points, camera, min_depth=1.0)
+        terms["dense_landmark"] = config.dense_weight * LANDMARK_SCALE * dense_landmark_loss(
+            predicted, tgt.dense, ctx.dense_weights, robust_scale=config.landmark_robust_scale).mean()
     if stage != "rigid" and stage != "detail":
         terms["identity_reg"] = config.identity_reg_weight * L.coefficient_regulariser(params.identity)
         terms["expression_reg"] = config.expression_reg_weight * L.coefficient_regulariser(params.expression)
+        prior = params.expression_prior
+        if prior is not None and config.expression_l1_weight > 0:
+            terms["expression_l1"] = config.expression_l1_weight * prior.l1(params.expression).mean()
+        if prior is not None and config.expression_symmetry_weight > 0:
+            terms["expression_symmetry"] = (config.expression_symmetry_weight
+                                            * prior.asymmetry(params.expression).mean())
     if stage != "detail" and config.focal_reg_weight > 0:
         terms["focal_reg"] = config.focal_reg_weight * params.log_focal.pow(2).sum(-1).mean()
     composite = None

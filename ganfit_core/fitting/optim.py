@@ -65,13 +65,13 @@ class Adam:
                 p.addcdiv_(m, denom, value=-group["lr"] / c1)
 
 
-def stage_optimizer(stage: str, params: object, config: object) -> Adam:
+def stage_optimizer(stage: str, params: object, config: object, *, lr_scale: float = 1.0) -> Adam:
     """Adam over ``stage``'s parameter groups of ``params`` (FaceParameters) at ``config``'s rates
-    (FitConfig); groups with a zero learning rate are left out."""
+    (FitConfig) times ``lr_scale``; groups with a zero learning rate are left out."""
     full, refined = STAGE_GROUPS[stage]
     groups = []
     for name in full + refined:
-        lr = getattr(config, f"lr_{name}") * (config.refine_lr_scale if name in refined else 1.0)
+        lr = lr_scale * getattr(config, f"lr_{name}") * (config.refine_lr_scale if name in refined else 1.0)
         if lr > 0:
             groups.append({"params": params.group(name), "lr": lr})
     return Adam(groups)

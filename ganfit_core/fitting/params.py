@@ -6,7 +6,8 @@ One named layout (no magic offsets), held as ``nn.Parameter`` s of :class:`FaceP
 name           shape        meaning
 ============== ============ ===========================================================
 identity       (B, K)       identity coefficients, ~N(0, 1) (first K of 100)
-expression     (B, 53)      expression weights, projected into [0, 1] after every step
+expression     (B, 53)      expression weights, projected into [0, upper] after every step
+                            (``expression_prior.upper``; [0, 1] without a prior)
 rotation       (B, 3)       axis-angle (rad) of the head in model space; R = FRONTAL @ R(r)
 translation_xy (B, 2)       image-plane offset of the model origin from the principal
                             point, px (at the face's depth)
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ganfit_core.fitting.expression_prior import ExpressionPrior
 from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix
 from ganfit_core.render.lighting import ambient_sh
 
@@ -89,6 +91,8 @@ class FaceParameters(nn.Module):
         shared_views: the B faces are photos of one person: ``identity`` (1, K), ``texture_latent``
             (1, L) and ``detail`` (1, D, D, 3) are shared (one row, broadcast to the B views by
             :meth:`identity_rows` and :meth:`texture`); pose, camera, expression and light stay per view.
+        expression_prior: bounds (and L1 scales, left/right pairs) of the expression weights;
+            None keeps them in [0, 1].
     """
 
     def __init__(
@@ -106,6 +110,7 @@ class FaceParameters(nn.Module):
         light_level: float = 1.0,
         rotation0: torch.Tensor | None = None,
         shared_views: bool = False,
+        expression_prior: ExpressionPrior | None = None,
     ) -> None:
         super().__init__()
         device = texture_latent.device
@@ -130,6 +135,8 @@ class FaceParameters(nn.Module):
         self.register_buffer("depth0", depth0.detach().clone().float().to(device))
         self.register_buffer("principal", principal.detach().clone().float().to(device))
         self.register_buffer("frontal", FRONTAL_ROTATION.to(device))
+        #: Bounds, sparsity scales and left/right pairs of the expression weights (None: [0, 1]).
+        self.expression_prior = None if expression_prior is None else expression_prior.to(device)
 
     def identity_rows(self) -> torch.Tensor:
         """(B, K) identity coefficients of every view (the shared row repeated when ``shared_views``)."""
@@ -141,8 +148,11 @@ class FaceParameters(nn.Module):
 
     @torch.no_grad()
     def project_constraints(self) -> None:
-        """Keep expression weights in [0, 1] (projected gradient descent); call after each step."""
-        self.expression.clamp_(0.0, 1.0)
+        """Keep expression weights in their bounds (projected gradient descent); call after each step."""
+        if self.expression_prior is not None:
+            self.expression_prior.project_(self.expression.data)
+        else:
+            self.expression.clamp_(0.0, 1.0)
 
     def rotation_matrix(self) -> torch.Tensor:
         """(B, 3, 3) model-to-camera rotation."""

@@ -33,12 +33,18 @@ def prepare_target(
     resolution: int = 224,
     detector_backend: str = "faceapi",
     min_face_px: float = 80,
+    dense: bool = True,
+    use_exif: bool = True,
     max_side: int = PHOTO_MAX_SIDE,
 ) -> FitTarget:
     """Load ``image``, detect faces, pick one, turn it upright and crop it to ``resolution`` x ``resolution``.
 
     A face found turned by 90°, 180° or 270° is cropped from the photo turned upright; the target's
     ``crop_to_photo`` maps crop pixels back to the photo as given, and ``rotation`` says the turn.
+
+    With ``dense`` the chosen face also gets MediaPipe FaceMesh's 468 points (about 0.1 s); with
+    ``use_exif`` a focal length in the photo's EXIF (``ganfit_core.face.exif_camera``) becomes the
+    target's ``focal_hint`` (``focal_hint_source == "exif"``).
 
     Args:
         image: path, bytes, PIL image or (H, W, 3) uint8 array (see ``ganfit_core.face.load_image``).
@@ -47,6 +53,8 @@ def prepare_target(
         detector_backend: ``"faceapi"`` (offline default) or ``"face_alignment"``.
         min_face_px: smallest accepted face, px across (of the photo loaded at ``max_side``).
         max_side: photos are loaded with their long side at most this, px.
+        dense: run FaceMesh on the chosen face (the fit's dense landmark term).
+        use_exif: read the focal length from the photo's EXIF (paths, bytes and PIL images).
 
     Raises:
         ganfit_core.face.ImageLoadError: unreadable image.
@@ -64,12 +72,30 @@ def prepare_target(
     view, upright = upright_view(photo, detection)
     crop = crop_face(view, upright, resolution)
     height, width = photo.shape[:2]
-    crop_to_photo = view_to_photo_matrix((width, height), detection.rotation) @ crop.crop_to_photo
+    view_to_photo = view_to_photo_matrix((width, height), detection.rotation)
+    crop_to_photo = view_to_photo @ crop.crop_to_photo
     consistency = None if np.isnan(detection.landmark_consistency) else float(detection.landmark_consistency)
+    view_to_crop = np.linalg.inv(crop.crop_to_photo)  # the upright view's px -> crop px
+    px_per_crop = float(np.sqrt(abs(np.linalg.det(crop.crop_to_photo[:2, :2])))) or 1.0
+    dense_crop = None
+    if dense:
+        from ganfit_core.face.detect import with_dense_landmarks
+
+        points = with_dense_landmarks(view, upright).dense_landmarks  # (468, 3) view px
+        if points is not None:
+            xy = points[:, :2] @ view_to_crop[:2, :2].T + view_to_crop[:2, 2]
+            dense_crop = np.concatenate([xy, points[:, 2:3] / px_per_crop], axis=1).astype(np.float32)
+    focal_crop = None
+    if use_exif and not isinstance(image, np.ndarray):
+        from ganfit_core.face.exif_camera import exif_focal_px
+
+        focal_photo = exif_focal_px(image, photo_size=(width, height))
+        focal_crop = None if focal_photo is None else focal_photo / px_per_crop
     return FitTarget.from_crop(crop.image, np.asarray(crop.landmarks, dtype=np.float32),
                                crop_to_photo=crop_to_photo, photo_size=(width, height),
                                num_faces=len(detections), detection_score=float(detection.score),
-                               landmark_consistency=consistency, rotation=detection.rotation)
+                               landmark_consistency=consistency, rotation=detection.rotation,
+                               focal_hint=focal_crop, focal_hint_source="exif", dense_landmarks=dense_crop)
 
 
 @dataclass
@@ -86,6 +112,7 @@ class TargetTensors:
     scale: float  # render px per crop px
     embedding: torch.Tensor | None  # (1, E) recogniser embedding of the photo, if the fit uses it
     features: tuple[torch.Tensor, ...] | None  # recogniser activations of the photo, if used
+    dense: torch.Tensor | None = None  # (1, 468, 2) FaceMesh points, px at render size, if any
 
 
 def target_tensors(target: FitTarget, config: FitConfig, device: torch.device,
@@ -108,11 +135,14 @@ def target_tensors(target: FitTarget, config: FitConfig, device: torch.device,
         with torch.no_grad():
             out = identity_net.analyse(chw, landmarks)
         embedding, features = out.embedding, tuple(out.features)
+    dense = None
+    if target.dense_landmarks is not None:
+        dense = torch.from_numpy(target.dense_landmarks[:, :2] * scale).to(device, torch.float32)[None]
     radius = max(1, round(0.02 * size))
     soft = F.avg_pool2d(skin[None, None], 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
     return TargetTensors(chw.permute(0, 2, 3, 1).contiguous(), chw.contiguous(), landmarks,
                          skin[None, :, :, None], soft.permute(0, 2, 3, 1).contiguous(),
-                         weights, size, scale, embedding, features)
+                         weights, size, scale, embedding, features, dense)
 
 
 def stack_target_tensors(views: list[TargetTensors]) -> TargetTensors:
@@ -133,5 +163,6 @@ def stack_target_tensors(views: list[TargetTensors]) -> TargetTensors:
     if first.embedding is not None:
         embedding = cat("embedding")
         features = tuple(torch.cat(parts) for parts in zip(*(v.features for v in views), strict=True))
+    dense = cat("dense") if all(v.dense is not None for v in views) else None
     return TargetTensors(cat("image"), cat("image_chw"), cat("landmarks"), cat("skin"), cat("skin_soft"),
-                         first.weights, first.size, first.scale, embedding, features)
+                         first.weights, first.size, first.scale, embedding, features, dense)

@@ -34,8 +34,12 @@ class FitTarget:
         crop_to_photo: (3, 3) float64 matrix mapping crop px (x, y, 1) to photo px.
         photo_size: (width, height) of the original photo, px.
         face_mask: (S, S) bool face-skin mask (:func:`face_skin_mask`: landmarks + forehead).
-        focal_hint: focal length in crop px if known (synthetic data), else None (guessed from FOV).
+        focal_hint: focal length in crop px if known (from the photo's EXIF, or synthetic data), else
+            None (the fit searches or assumes one: ``FitConfig.focal_hypotheses``).
         num_faces: how many faces the detector found in the photo (1 for a crop given directly).
+        focal_hint_source: where ``focal_hint`` came from: ``"exif"`` or ``"given"``.
+        dense_landmarks: (468, 3) float32 MediaPipe FaceMesh points in crop px (x, y; z relative
+            depth in the same px scale), or None (no dense landmark term).
         detection_score: detector confidence of this face in [0, 1] (None for a crop given directly).
         landmark_consistency: mirror inconsistency of the detected landmarks
             (:attr:`ganfit_core.face.FaceDetection.landmark_consistency`; None when not measured).
@@ -50,12 +54,17 @@ class FitTarget:
     face_mask: np.ndarray
     focal_hint: float | None = None
     num_faces: int = 1
+    focal_hint_source: str = "given"
+    dense_landmarks: np.ndarray | None = None
     detection_score: float | None = None
     landmark_consistency: float | None = None
     rotation: int = 0
 
     def __post_init__(self) -> None:
         img = self.image
+        if self.dense_landmarks is not None and (
+                self.dense_landmarks.ndim != 2 or self.dense_landmarks.shape[1] != 3):
+            raise ValueError(f"FitTarget.dense_landmarks: expected (N, 3), got {self.dense_landmarks.shape}")
         if img.ndim != 3 or img.shape[0] != img.shape[1] or img.shape[2] != 3 or img.dtype != np.uint8:
             raise ValueError(f"FitTarget.image: expected (S, S, 3) uint8, got {img.shape} {img.dtype}")
         if self.landmarks.shape != (68, 2):
@@ -80,6 +89,8 @@ class FitTarget:
         photo_size: tuple[int, int] | None = None,
         focal_hint: float | None = None,
         num_faces: int = 1,
+        focal_hint_source: str = "given",
+        dense_landmarks: np.ndarray | None = None,
         detection_score: float | None = None,
         landmark_consistency: float | None = None,
         rotation: int = 0,
@@ -96,6 +107,9 @@ class FitTarget:
             face_mask=face_skin_mask(lms, image.shape[:2]),
             focal_hint=focal_hint,
             num_faces=int(num_faces),
+            focal_hint_source=focal_hint_source,
+            dense_landmarks=(None if dense_landmarks is None
+                             else np.asarray(dense_landmarks, dtype=np.float32)),
             detection_score=detection_score,
             landmark_consistency=landmark_consistency,
             rotation=int(rotation) % 4,
@@ -136,6 +150,10 @@ class FittedCamera:
         focal: focal length, crop px.
         principal: (2,) float32 principal point (x, y), crop px.
         image_size: (width, height) of the crop, px.
+        focal_source: how the focal length was started: ``"exif"`` (the photo's EXIF), ``"given"``
+            (``FitTarget.focal_hint``), ``"search"`` (best of ``FitConfig.focal_hypotheses``) or
+            ``"assumed"`` (``FitConfig.initial_fov_deg``); the stages refine it from there.
+        fov_deg: the fitted field of view across the photo's longer side, degrees.
     """
 
     rotation: np.ndarray
@@ -143,6 +161,8 @@ class FittedCamera:
     focal: float
     principal: np.ndarray
     image_size: tuple[int, int]
+    focal_source: str = "assumed"
+    fov_deg: float | None = None
 
 
 @dataclass(frozen=True)
