@@ -117,7 +117,7 @@ _SPECS: tuple[AssetSpec, ...] = (
         name="texture_pca",
         filename="texture_pca.safetensors",
         sha256="97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",
-        builder="ganfit_core.texture.pca:build_texture_pca",
+        builder="ganfit_core.pipelines.uv_extract:build_texture_pca",
         source_subdir="london-faces",
         licence="CC BY 4.0 (derived from the Face Research Lab London Set and Young Adult White Faces; "
         "attribution in the file's metadata)",
