@@ -151,3 +151,20 @@ def test_landmark_regions_on_the_model_landmarks(face_model) -> None:
     assert regions.eyes.tolist() == [True, False, False]
     assert regions.reference.tolist() == [False, True, False]
     assert regions.above_forehead.tolist() == [False, False, True]
+
+
+def test_photo_detail_mask_skips_hair_and_mirrors_seen_skin(face_model) -> None:
+    from ganfit_core.texture.skin import photo_detail_mask
+    from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
+
+    image, verts, focal, landmarks = _rendered_face(face_model)
+    size = image.shape[0]
+    image[:, : int(landmarks[1, 0]) + 8] = HAIR  # hair over the side of the face (outside the cheeks)
+    layout = uv_layout(face_model.faces.numpy(), face_model.uvs.numpy(), face_model.uv_faces.numpy(), 64)
+    mask = photo_detail_mask(image, verts, layout, focal, (size / 2, size / 2), landmarks)
+    raw = unwrap_photo(image, verts, layout, focal, (size / 2, size / 2))
+    hairy = (raw.weight > 0.3) & (np.abs(raw.colour - HAIR).max(-1) < 0.05)
+    assert hairy.sum() > 20 and mask[hairy].max() == 0.0
+    skin = (raw.weight > 0.6) & (np.abs(raw.colour - SKIN).max(-1) < 0.05)
+    assert np.median(mask[skin]) > 0.9
+    assert mask.min() >= 0.0 and mask.max() <= 1.0

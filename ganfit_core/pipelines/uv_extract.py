@@ -45,11 +45,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy import ndimage
 
 from ganfit_core.texture.blend import gain_matched, multiband_blend, push_pull_fill
 from ganfit_core.texture.dataset import ATTRIBUTION, UVDataset, identity_of, list_photos
-from ganfit_core.texture.skin import fit_skin_colour, landmark_regions
+from ganfit_core.texture.skin import select_skin
 from ganfit_core.texture.unwrap import (
     UVLayout,
     fill_outside,
@@ -204,26 +203,9 @@ def unwrap_face(
     sxy = np.array([size[0] / width, size[1] / height])
     sampled = unwrap_photo(work, geometry.vertices_cam, layout, geometry.focal * sxy[0],
                            tuple(geometry.principal * sxy))
-    res = layout.resolution
-    pixels = sampled.pixels.reshape(-1, 2)
-    regions = landmark_regions(geometry.landmarks * sxy, pixels)
-    seen = sampled.weight.reshape(-1)
-    colour = sampled.colour.reshape(-1, 3)
-    reference = regions.reference & (seen > 0.5)
-    if reference.sum() < 20:
-        raise ValueError(f"only {int(reference.sum())} cheek/nose texels seen well: "
-                         "cannot model the skin colour")
-    model = fit_skin_colour(colour[reference], seen[reference])
-    score = model.probability(colour)
-    exempt = regions.colour_exempt(include_brows=include_brows) & ~(regions.lips & model.teeth_like(colour))
-    score = np.maximum(score, exempt.astype(np.float64))
-    score *= ~regions.excluded(include_brows=include_brows)
-    score = score.reshape(res, res)
-    if skin_mask is not None:
-        score *= sample_mask(skin_mask, sampled.pixels / sxy)
-    # Shrink the selection by a texel and soften it: colour at a hair/skin border is a mix of both.
-    score = ndimage.grey_erosion(score, size=3) * layout.mask
-    score = ndimage.uniform_filter(score, size=3) * (score > 0)
+    mask = None if skin_mask is None else sample_mask(skin_mask, sampled.pixels / sxy)
+    score = select_skin(sampled, geometry.landmarks * sxy, layout.mask, skin_mask=mask,
+                        include_brows=include_brows)
     if (sampled.weight * score > 0.3).sum() < 50:
         raise ValueError("fewer than 50 skin texels selected (hair, occluder, or a segmentation without "
                          "the person?)")

@@ -19,8 +19,13 @@ photo-space mask: see ``skin_mask`` in :func:`ganfit_core.pipelines.uv_extract.u
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import ndimage
+
+if TYPE_CHECKING:
+    from ganfit_core.texture.unwrap import Unwrapped
 
 __all__ = [
     "LandmarkRegions",
@@ -29,6 +34,8 @@ __all__ = [
     "landmark_regions",
     "colour_features",
     "fit_skin_colour",
+    "select_skin",
+    "photo_detail_mask",
 ]
 
 EYE_SCALE = 1.6  # eye polygons (36-41, 42-47) enlarged about their centre: lashes, lid margins
@@ -221,3 +228,70 @@ def fit_skin_colour(colour: np.ndarray, weight: np.ndarray | None = None, *, ite
     scale[2] *= luminance_slack
     cov = cov * np.outer(scale, scale)
     return SkinColourModel(mean=mean, covariance=cov, count=int(kept.sum()))
+
+
+def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
+                skin_mask: np.ndarray | None = None, include_brows: bool = True) -> np.ndarray:
+    """Per-texel skin score (R, R) in [0, 1] of a photo unwrapped into UV space.
+
+    A texel scores 1 when it is skin by colour (:func:`fit_skin_colour` on the cheek/nose texels
+    seen well) or a kept face feature (lips that are not teeth, brows when ``include_brows``), and
+    0 in the eyes, the mouth interior and beyond the forehead bound (:func:`landmark_regions`).
+    The score is multiplied by ``skin_mask`` (R, R) (a segmentation sampled at the texels) when
+    given, shrunk by one texel and softened (colour at a hair/skin border mixes both). Visibility
+    and viewing angle are *not* in it: multiply by ``sampled.weight`` for the photo's confidence.
+
+    Args:
+        sampled: :func:`ganfit_core.texture.unwrap.unwrap_photo` output (pixels in the same px as
+            ``landmarks``).
+        landmarks: (68, 2) iBUG landmarks, px of the unwrapped image.
+        chart_mask: (R, R) bool texels on the UV charts.
+
+    Raises:
+        ValueError: fewer than 20 cheek/nose texels seen well (no colour model).
+    """
+    res = chart_mask.shape[0]
+    pixels = sampled.pixels.reshape(-1, 2)
+    regions = landmark_regions(landmarks, pixels)
+    seen = sampled.weight.reshape(-1)
+    colour = sampled.colour.reshape(-1, 3)
+    reference = regions.reference & (seen > 0.5)
+    if reference.sum() < 20:
+        raise ValueError(f"only {int(reference.sum())} cheek/nose texels seen well: "
+                         "cannot model the skin colour")
+    model = fit_skin_colour(colour[reference], seen[reference])
+    score = model.probability(colour)
+    exempt = regions.colour_exempt(include_brows=include_brows) & ~(regions.lips & model.teeth_like(colour))
+    score = np.maximum(score, exempt.astype(np.float64))
+    score *= ~regions.excluded(include_brows=include_brows)
+    score = score.reshape(res, res)
+    if skin_mask is not None:
+        score = score * np.asarray(skin_mask, dtype=np.float64)
+    score = ndimage.grey_erosion(score, size=3) * chart_mask
+    return ndimage.uniform_filter(score, size=3) * (score > 0)  # may exceed 1 by rounding (~1e-16)
+
+
+def photo_detail_mask(image: np.ndarray, vertices_cam: np.ndarray, layout, focal: float,
+                      principal: tuple[float, float], landmarks: np.ndarray) -> np.ndarray:
+    """Where a fit may copy photo detail into the UV texture: (R, R) float in [0, 1].
+
+    Skin texels the photo shows (:func:`select_skin` x visibility/viewing-angle confidence), plus
+    their mirror images on texels the photo does not show (the mirror of seen skin). Zero on hair,
+    background, eyes, mouth interior and occluders, where the prior's texture must stay.
+
+    Args:
+        image: (H, W, 3) uint8 or float [0, 1] photo (or crop); vertices_cam: (V, 3) mm, OpenCV
+            camera space; layout: :func:`ganfit_core.texture.unwrap.uv_layout` of the mesh;
+            focal, principal: the camera in ``image`` px; landmarks: (68, 2) px of ``image``.
+
+    Raises:
+        ValueError: too little of the face seen to model its skin colour.
+    """
+    from ganfit_core.texture.unwrap import unwrap_photo
+
+    sampled = unwrap_photo(image, vertices_cam, layout, focal, principal)
+    skin = select_skin(sampled, landmarks, layout.mask)
+    confidence = np.clip(sampled.weight / 0.5, 0.0, 1.0)
+    own = skin * confidence
+    seen = sampled.weight > 0.05
+    return np.clip(np.maximum(own, own[:, ::-1] * ~seen), 0.0, 1.0) * layout.mask
