@@ -194,7 +194,8 @@ def pick_identities(source: Path, count: int) -> list[str]:
 
 
 def freeview_table(source: Path, priors: list[str], count: int, grid: Path | None,
-                   detail_steps: int | None) -> tuple[list[dict], list[dict]]:
+                   detail_steps: int | None, identities: list[str] | None = None,
+                   ) -> tuple[list[dict], list[dict]]:
     """Part 3: fit each identity's neutral photo; score re-renders under neutral light against the
     person's other (smiling) photo with dlib's recogniser; skin tone of the albedo per group."""
     from _freeview import cosine, dlib_descriptor, ethnicity_groups, load_dlib, render_view, srgb_to_lab
@@ -211,7 +212,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
         raise SystemExit("part 3 needs dlib-bin and face-recognition-models (requirements-test.txt); "
                          "or run with --views 0")
     groups = ethnicity_groups(source)
-    numbers = pick_identities(source, count)
+    numbers = identities or pick_identities(source, count)
     from ganfit_core.morphable import load_morphable_model
 
     landmark_idx = load_morphable_model("face").landmark_indices.numpy()
@@ -318,6 +319,8 @@ def main() -> None:
                         help="held-out identities of different skin tones for part 3 (free view, skin tone); "
                         "0 skips")
     parser.add_argument("--view-priors", default="pca", help="priors fitted in part 3")
+    parser.add_argument("--identities", default=None,
+                        help="part 3: comma-separated London numbers instead of the automatic pick")
     parser.add_argument("--view-detail-steps", type=int, default=None,
                         help="detail steps in part 3 (default: FitConfig's)")
     parser.add_argument("--grid", type=Path, default=Path("bench/results/texture_grid.png"),
@@ -338,7 +341,9 @@ def main() -> None:
     tone: list[dict] = []
     if args.views > 0:
         view_priors = [p.strip() for p in args.view_priors.split(",") if p.strip()]
-        views, tone = freeview_table(args.source, view_priors, args.views, args.grid, args.view_detail_steps)
+        ids = [i.strip() for i in args.identities.split(",")] if args.identities else None
+        views, tone = freeview_table(args.source, view_priors, args.views, args.grid, args.view_detail_steps,
+                                     ids)
         _print(views, f"Identity (dlib cosine vs the person's other photo), {args.views} held-out "
                "identities, re-rendered under neutral light")
         _print(tone_by_group(tone), "Skin tone of the albedo vs the photo normalised by the fitted exposure "
