@@ -9,7 +9,10 @@ Event chain of the Run button (each step is an API endpoint, see README "API"):
    value coming straight from a generator never mounts its canvas in the browser).
 
 ``/cancel`` stops the session's running fit. Heavy work lives in ``ganfit_core``; widget-free
-helpers in ``ganfit_core.ui_support``.
+helpers in the ``ganfit_app`` package (``ui_support``, ``updates``).
+
+Errors: a :class:`ganfit_core.errors.UserInputError` (bad photo, no usable face, setting out of its
+range) is shown with its message; anything else is logged and shown as a generic internal error.
 """
 
 from __future__ import annotations
@@ -25,28 +28,24 @@ from typing import Any
 
 import gradio as gr
 
-from ganfit_core import ui_support
+from ganfit_app import ui_support
+from ganfit_app.updates import KEEP, ReconstructUpdate
 from ganfit_core.assets import AssetError
+from ganfit_core.errors import FitCancelled
 from ganfit_core.export import export_all
-from ganfit_core.face.errors import FaceError, ImageLoadError
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_types import FitCancelled, FitError
-from ganfit_core.fitting import fit
-from ganfit_core.target import prepare_target
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.engine import FitRun, fit
+from ganfit_core.fitting.target import prepare_target
+from ganfit_core.fitting.types import FitResult
+from ganfit_core.model.eyes import EyeBasis, load_eye_basis
+from ganfit_core.model.layout import EYELESS_REGIONS
 from ganfit_core.texture import TexturePriorError
 
 logger = logging.getLogger("ganfit.app")
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
-#: Errors whose message is shown to the user as is (anything else is logged and summarised).
-EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
-    FaceError,
-    ImageLoadError,
-    AssetError,
-    TexturePriorError,
-    FitError,
-    ValueError,
-)
+#: Internal errors with their own generic message (their details, server paths, go to the log).
+MISSING_MODEL_ERRORS: tuple[type[BaseException], ...] = (AssetError, TexturePriorError)
 #: Model files a default fit needs, resolved at start (the GAN prior loads on use, when chosen).
 APP_ASSETS = (
     "ict_face_model",
@@ -81,10 +80,11 @@ def _control_widget(control: ui_support.ConfigControl) -> gr.components.Componen
     common = {"label": control.label, "info": control.help or None, "elem_id": control_elem_id(control.key)}
     if control.kind == "bool":
         return gr.Checkbox(value=control.default, **common)
+    limits = {"minimum": control.minimum, "maximum": control.maximum}  # FitConfig's ranges
     if control.kind == "int":
-        return gr.Number(value=control.default, precision=0, minimum=0, **common)
+        return gr.Number(value=control.default, precision=0, **limits, **common)
     if control.kind == "float":
-        return gr.Number(value=control.default, minimum=0, **common)
+        return gr.Number(value=control.default, **limits, **common)
     if control.kind == "choice":
         return gr.Dropdown(
             choices=list(control.choices),
@@ -96,10 +96,13 @@ def _control_widget(control: ui_support.ConfigControl) -> gr.components.Componen
 
 
 def _error(exc: BaseException) -> gr.Error:
-    message = ui_support.user_message(exc, EXPECTED_ERRORS)
+    message = ui_support.user_message(exc)
     if message is None:
-        logger.exception("reconstruction failed")
-        message = f"Reconstruction failed ({type(exc).__name__}). See the server log for details."
+        logger.error("reconstruction failed", exc_info=exc)
+        if isinstance(exc, MISSING_MODEL_ERRORS):
+            message = "A model file this fit needs is missing on the server (see the server log)."
+        else:
+            message = f"Reconstruction failed (internal error {type(exc).__name__}). See the server log."
     return gr.Error(message, print_exception=False)
 
 
@@ -108,6 +111,14 @@ def make_reconstruct(
 ) -> Callable[..., Iterator[tuple]]:
     """The streaming handler: ``(photo, cancel_flag, face_index, *control_values)``."""
     base_config = FitConfig()
+    eye_basis: list[EyeBasis] = []  # loaded on the first export that needs it, then reused
+
+    def eyes_for(result: FitResult) -> EyeBasis | bool:
+        if result.region not in EYELESS_REGIONS:
+            return False
+        if not eye_basis:
+            eye_basis.append(load_eye_basis())
+        return eye_basis[0]
 
     @gpu_task
     def reconstruct(photo: Any, cancel_flag: Any, face_index: float | None, *values: Any) -> Iterator[tuple]:
@@ -116,42 +127,45 @@ def make_reconstruct(
         Runs with ``preprocess=False`` so that an unreadable upload reaches ``prepare_target``
         and fails there with a clear message: ``photo`` is Gradio's raw file payload.
         """
-        photo = ui_support.photo_path(photo)
+        for update in _updates(photo, cancel_flag, face_index, values):
+            yield update.outputs(gr.skip())
+
+    def _updates(photo: Any, cancel_flag: Any, face_index: float | None,
+                 values: tuple) -> Iterator[ReconstructUpdate]:
+        try:
+            photo = ui_support.photo_path(photo)
+        except Exception as exc:  # a message, never a traceback
+            raise _error(exc) from exc
         if not photo:
             raise gr.Error("Upload a photo (or pick an example) first.", print_exception=False)
         cancel_flag.event.clear()
-        skip = gr.skip()
         history = ui_support.LossHistory()
         start = time.monotonic()
         # None, not an empty frame: a LinePlot first fed an empty frame draws no lines afterwards.
-        yield None, None, "Finding the face…", None, None, None, None
-        preview, result = None, None
+        yield ReconstructUpdate(None, None, "Finding the face…", None, None, None, None)
+        preview = None
         try:
             config = ui_support.apply_controls(base_config, controls, values)
             index = None if face_index is None else int(face_index)
             target = prepare_target(photo, face_index=index, resolution=config.render_size)
             throttle = ui_support.Throttle(update_interval_s)
             plotted_terms: tuple[str, ...] = ()
-            for event in fit(target, config, cancel=cancel_flag.event):
+            run = FitRun(fit(target, config, cancel=cancel_flag.event))
+            for event in run:
                 preview = event.preview if event.preview is not None else preview
-                if event.result is not None:
-                    result = event.result
-                    continue
                 history.add(event.step, ui_support.plot_terms(event.losses))
                 if throttle.due():
                     if plotted_terms and history.terms != plotted_terms:
-                        yield None, skip, skip, skip, skip, skip, skip  # see PLOT_RESET
+                        yield ReconstructUpdate(plot=None)  # see PLOT_RESET
                     plotted_terms = history.terms
-                    status = ui_support.status_line(event)
-                    yield history.frame(), preview, status, skip, skip, skip, skip
-            if result is None:
-                if cancel_flag.event.is_set():
-                    raise FitCancelled("cancelled before the end")
-                raise FitError("the fit ended without a result")
+                    yield ReconstructUpdate(history.frame(), preview, ui_support.status_line(event))
+            result = run.result
             run_dir = store.new_run_dir()
-            downloads = ui_support.package_downloads(export_all(result, run_dir), run_dir)
+            exported = export_all(result, run_dir, eyes=eyes_for(result))
+            downloads = ui_support.package_downloads(exported, run_dir)
         except FitCancelled:
-            yield (history.frame() if len(history) else skip), preview, "Cancelled.", skip, skip, skip, skip
+            yield ReconstructUpdate(plot=history.frame() if len(history) else KEEP, preview=preview,
+                                    status="Cancelled.")
             return
         except gr.Error:
             raise
@@ -168,15 +182,15 @@ def make_reconstruct(
         if notes:
             status += " Note: " + " ".join(notes)
         if plotted_terms and history.terms != plotted_terms:
-            yield None, skip, skip, skip, skip, skip, skip  # see PLOT_RESET
-        yield (
-            history.frame() if len(history) else None,
-            result.render,
-            status,
-            result.texture,
-            downloads.paths(),
-            ui_support.timing_table(result.stage_seconds),
-            str(downloads.glb),
+            yield ReconstructUpdate(plot=None)  # see PLOT_RESET
+        yield ReconstructUpdate(
+            plot=history.frame() if len(history) else None,
+            preview=result.render,
+            status=status,
+            texture=result.texture,
+            downloads=downloads.paths(),
+            timings=ui_support.timing_table(result.stage_seconds),
+            glb_path=str(downloads.glb),
         )
 
     # Name the API parameters after the config fields (``client.predict(..., full_steps=20)``).

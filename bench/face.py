@@ -225,7 +225,7 @@ def landmark_errors(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float
 
 def synthetic(n: int, first_seed: int = 1000) -> dict[str, object]:
     """Detection rate and landmark error on ``n`` synthetic ICT renders (ground-truth landmarks)."""
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
 
     model = load_morphable_model("face").cpu()

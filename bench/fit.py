@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fitting import build_context, fit
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.engine import build_context, fit, run_to_end
 from ganfit_core.metrics import procrustes_error_mm, psnr, ssim
 from ganfit_core.synthetic import make_synthetic_face
 
@@ -58,14 +58,17 @@ def _photo_list(spec: str) -> list[tuple[Path, int | None]]:
 
 def _run_fit(target, config: FitConfig, context) -> tuple[object, dict[str, float]]:  # noqa: ANN001
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    last, gap, first = wall0, 0.0, None
-    result = None
-    for event in fit(target, config, context=context):
+    clock = {"last": wall0, "gap": 0.0, "first": None}
+
+    def tick(_event) -> None:  # noqa: ANN001
         now = time.perf_counter()
-        gap = max(gap, now - last)
-        first = now - wall0 if first is None else first
-        last = now
-        result = event.result or result
+        clock["gap"] = max(clock["gap"], now - clock["last"])
+        clock["first"] = now - wall0 if clock["first"] is None else clock["first"]
+        clock["last"] = now
+
+    result = run_to_end(fit(target, config, context=context), tick)
+    tick(None)  # the last event (the result) counts as an event gap too
+    gap, first = clock["gap"], clock["first"]
     timing = {"wall_s": time.perf_counter() - wall0, "cpu_s": time.process_time() - cpu0,
               "max_event_gap_s": gap, "first_event_s": first or 0.0}
     timing.update({f"{k}_s": v for k, v in result.stage_seconds.items()})
@@ -117,7 +120,7 @@ def main() -> None:
                      "psnr_db": psnr(result.render, face.target.image, mask),
                      "ssim": ssim(result.render, face.target.image, mask)})
         print(_row_text(rows[-1]), flush=True)
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.target import prepare_target
 
     for path, index in _photo_list(args.photos):
         if not path.is_file():

@@ -17,8 +17,8 @@ import torch
 from _timing import median_ms
 
 from ganfit_core.assets import ASSETS, builder_source, resolve, sha256_file
-from ganfit_core.ict_build import build_ict_face_model
-from ganfit_core.morphable import REGIONS, load_morphable_model
+from ganfit_core.model.ict_build import build_ict_face_model
+from ganfit_core.model.morphable import REGIONS, load_morphable_model
 
 
 def run(*, skip_build: bool, repeats: int) -> dict[str, object]:

@@ -31,7 +31,7 @@ from ganfit_core.render import (
 
 
 def _scene(size: int, device: torch.device):
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", device=device)
     with torch.no_grad():

@@ -14,8 +14,8 @@ squares (closed form); every prior (PCA included, for comparison): Adam on the l
 and PSNR is taken on the hidden u >= 0.5 half.
 
 Part 2, **photo fits** (needs the fitting engine and the photos; ``--fit-photos 0`` skips it): for
-held-out photos, ``ganfit_core.fitting.fit`` with each prior at the default FitConfig (and, for the
-last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
+held-out photos, ``ganfit_core.fitting.engine.fit`` with each prior at the default FitConfig (and, for
+the last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
 against the crop inside the landmark face mask, identity cosine similarity (face-api's recogniser:
 the same network as the identity loss, so it flatters every fit equally), and fit seconds.
 """
@@ -129,9 +129,9 @@ def _mean_psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
 
 def fit_table(source: Path, priors: list[str], photos: int, detail_steps: int) -> list[dict]:
     from ganfit_core.face.identity import load_identity_network
-    from ganfit_core.fit_config import FitConfig
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.config import FitConfig
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
     from ganfit_core.texture.dataset import heldout_stems, list_photos
 
     held = set(heldout_stems())
@@ -152,9 +152,7 @@ def fit_table(source: Path, priors: list[str], photos: int, detail_steps: int) -
             label = name + (f"+detail{detail}" if detail else "")
             config = base.replace(texture_prior=name, detail_steps=detail)
             start = time.perf_counter()
-            result = None
-            for event in fit(target, config):
-                result = event.result or result
+            result = run_to_end(fit(target, config))
             seconds = time.perf_counter() - start
             render = result.render.astype(np.float64) / 255.0
             with torch.no_grad():
@@ -201,10 +199,10 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
     from _freeview import cosine, dlib_descriptor, ethnicity_groups, load_dlib, render_view, srgb_to_lab
     from PIL import Image
 
-    from ganfit_core.fit_config import FitConfig
-    from ganfit_core.fitting import fit
+    from ganfit_core.fitting.config import FitConfig
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
     from ganfit_core.render.lighting import SH_BAND0
-    from ganfit_core.target import prepare_target
     from ganfit_core.texture.skin import landmark_regions
 
     models = load_dlib()
@@ -213,7 +211,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                          "or run with --views 0")
     groups = ethnicity_groups(source)
     numbers = identities or pick_identities(source, count)
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     landmark_idx = load_morphable_model("face").landmark_indices.numpy()
     refs, photos = {}, {}
@@ -234,9 +232,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
         scores: dict[str, list[float]] = {"in_view": [], "frontal": [], "yaw35": []}
         for n in numbers:
             target = photos[n]
-            result = None
-            for event in fit(target, config):
-                result = event.result or result
+            result = run_to_end(fit(target, config))
             in_view = dlib_descriptor(models, result.render, target.landmarks)
             scores["in_view"].append(cosine(in_view, refs[n]))
             views = {}
@@ -254,7 +250,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
             grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
             ref_photo = landmark_regions(target.landmarks.astype(np.float64), grid_px).reference
             photo_rgb = (target.image.reshape(-1, 3)[ref_photo] / 255.0).mean(0)
-            exposure = np.asarray(result.params["sh"])[0] * SH_BAND0
+            exposure = np.asarray(result.face.sh, dtype=np.float64)[0] * SH_BAND0
             ys, xs = np.mgrid[0:256, 0:256]
             grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
             ref_render = landmark_regions(frontal_lms, grid_px).reference

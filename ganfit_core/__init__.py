@@ -3,8 +3,16 @@
 Importing ``ganfit_core`` is cheap: the public entry points below load lazily (PEP 562).
 
 - :func:`reconstruct` (``ganfit_core.api``): photo -> :class:`FitResult` in one call.
-- :func:`fit` (``ganfit_core.fitting``): the staged fit, a generator of :class:`FitEvent`.
-- :class:`FitConfig` (``ganfit_core.fit_config``), :func:`prepare_target` (``ganfit_core.target``).
+- :func:`fit` (``ganfit_core.fitting.engine``): the staged fit, a generator of :class:`FitEvent`;
+  :func:`run_to_end` drives it to its :class:`FitResult`.
+- :class:`FitConfig` (``ganfit_core.fitting.config``),
+  :func:`prepare_target` (``ganfit_core.fitting.target``).
+- :func:`export_all` (``ganfit_core.export``): GLB, OBJ, texture, params.json, losses.json.
+- Errors: ``ganfit_core.errors`` (``GanfitError`` root; ``UserInputError`` for the caller's mistakes).
+
+Layout: ``fit/`` the fitting engine, ``model/`` the ICT morphable model, ``face/`` detection,
+landmarks and recognition, ``render/`` the differentiable renderer, ``texture/`` the texture priors,
+``cli/`` the commands; the Gradio app's helpers are the separate ``ganfit_app`` package.
 """
 
 from __future__ import annotations
@@ -16,13 +24,16 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "reconstruct": "ganfit_core.api",
-    "fit": "ganfit_core.fitting",
-    "FitConfig": "ganfit_core.fit_config",
-    "prepare_target": "ganfit_core.target",
-    "FitTarget": "ganfit_core.fit_types",
-    "FitEvent": "ganfit_core.fit_types",
-    "FitResult": "ganfit_core.fit_types",
-    "FitCancelled": "ganfit_core.fit_types",
+    "fit": "ganfit_core.fitting.engine",
+    "run_to_end": "ganfit_core.fitting.engine",
+    "FitConfig": "ganfit_core.fitting.config",
+    "prepare_target": "ganfit_core.fitting.target",
+    "FitTarget": "ganfit_core.fitting.types",
+    "FitEvent": "ganfit_core.fitting.types",
+    "FitResult": "ganfit_core.fitting.types",
+    "FitCancelled": "ganfit_core.errors",
+    "GanfitError": "ganfit_core.errors",
+    "UserInputError": "ganfit_core.errors",
     "export_all": "ganfit_core.export",
 }
 

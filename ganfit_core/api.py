@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_types import FitError, FitResult
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.types import FitResult
 
 __all__ = ["reconstruct"]
 
@@ -30,7 +30,8 @@ def reconstruct(
         cancel: set it to stop the fit (raises ``FitCancelled``).
 
     Raises:
-        ganfit_core.face.FaceError / ImageLoadError (ValueError): bad photo or no usable face.
+        ganfit_core.errors.UserInputError (ValueError): bad photo, no usable face
+            (FaceError / ImageLoadError) or a setting out of range (ConfigError).
         FitCancelled: cancelled.
 
     Usage (a fit takes ~20 s on a 2-core CPU, so this is not a doctest)::
@@ -38,15 +39,10 @@ def reconstruct(
         result = reconstruct("examples/astronaut.jpg", full_steps=40)
         result.vertices.shape  # (9409, 3), millimetres
     """
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
 
     config = (config or FitConfig()).replace(**options) if options else (config or FitConfig())
     target = prepare_target(image, face_index=face_index, resolution=config.render_size,
                             detector_backend=detector_backend)
-    result = None
-    for event in fit(target, config, cancel=cancel):
-        result = event.result or result
-    if result is None:
-        raise FitError("the fit ended without a result")
-    return result
+    return run_to_end(fit(target, config, cancel=cancel))

@@ -72,7 +72,7 @@ _SPECS: tuple[AssetSpec, ...] = (
         name="ict_face_model",
         filename="ict_face_model.safetensors",
         sha256="7e224f5855287c080383a3b6b3fa7e5cf3b5b79d66f225bcc676864edda51532",
-        builder="ganfit_core.ict_build:build_ict_face_model",
+        builder="ganfit_core.model.ict_build:build_ict_face_model",
         source_subdir="ict-facekit",
         licence="MIT (ICT-FaceKit)",
         description="ICT-FaceKit Light morphable model: mean, 100 identity + 53 expression bases (mm), "
@@ -112,6 +112,36 @@ _SPECS: tuple[AssetSpec, ...] = (
         source_subdir="face-api",
         licence="MIT (@vladmandic/face-api 1.7.15)",
         description="face-api 68-point landmark net (112 px face crop, iBUG 68 layout)",
+    ),
+    AssetSpec(
+        name="mediapipe_face_landmark",
+        filename="mediapipe_face_landmark.safetensors",
+        sha256="755550fe95f66e83f584506cc51ef778ef43910b41c6801fa05c8b3fbff20edf",
+        builder="ganfit_core.face.facemesh:build_face_landmark",
+        source_subdir="mediapipe",
+        licence="Apache-2.0 (MediaPipe 0.10.21)",
+        description="MediaPipe FaceMesh (face_landmark.tflite): 192 px face crop -> 468 x (x, y, z) + "
+        "face presence; TFLite graph and float16 weights converted to PyTorch",
+    ),
+    AssetSpec(
+        name="mediapipe_selfie_segmentation",
+        filename="mediapipe_selfie_segmentation.safetensors",
+        sha256="87babae2acbe2dff0238d1a3daecb35361cd2cba2169fed5268012082920aeb9",
+        builder="ganfit_core.face.segmentation:build_selfie_segmentation",
+        source_subdir="mediapipe",
+        licence="Apache-2.0 (MediaPipe 0.10.21)",
+        description="MediaPipe selfie segmentation (selfie_segmentation.tflite): 256 px photo -> person "
+        "probability mask; TFLite graph and float16 weights converted to PyTorch",
+    ),
+    AssetSpec(
+        name="ict_facemesh_correspondence",
+        filename="ict_facemesh_correspondence.safetensors",
+        sha256="b183d529e5c5fc2e02427b00e56d993f902d6f1b43372886a6f1de073de37aea",
+        builder="ganfit_core.model.facemesh_correspondence:build_correspondence",
+        source_subdir=None,
+        licence="MIT (ICT-FaceKit) + Apache-2.0 (MediaPipe); renders textured by texture_pca (CC BY 4.0)",
+        description="MediaPipe FaceMesh 468 points -> ICT face-region surface (triangle + barycentrics) "
+        "and per-point spread (mm), from FaceMesh on 160 ICT renders (yaw up to 45 deg)",
     ),
     AssetSpec(
         name="texture_pca",

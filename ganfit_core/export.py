@@ -1,4 +1,4 @@
-"""Export a :class:`~ganfit_core.fit_types.FitResult` to files.
+"""Export a :class:`~ganfit_core.fitting.types.FitResult` to files.
 
 Units and axes:
 
@@ -12,32 +12,45 @@ Units and axes:
 - **OBJ** (``mesh.obj`` + ``mesh.mtl`` + ``texture.png``): **millimetres**, same axes, ``f v/vt``
   faces indexing shared positions and UVs (v up, OBJ convention); the MTL names the PNG as ``map_Kd``.
   Eyes follow as objects ``sclera``, ``iris`` and ``pupil`` (``f v`` faces, plain ``Kd`` materials).
-- **Eyes**: the ICT ``face`` region has holes at the eyes; when a result's mesh is an ICT region
-  prefix that stops before the eyeballs (``narrow_face``, ``face``, ``face_neck``), the ICT eyeballs
-  (full-mesh vertices 21451-24590) are added, shaped by the result's own ``identity`` and
-  ``expression`` coefficients so they sit in the fitted sockets. Their ICT UVs lie on other UV tiles,
-  so they get flat colours instead of the face texture.
+- **Eyes**: the ICT ``face`` region has holes at the eyes; when the result's region stops before the
+  eyeballs (``narrow_face``, ``face``, ``face_neck``: ``ganfit_core.model.layout.EYELESS_REGIONS``),
+  the ICT eyeballs are added, shaped by the result's own identity and expression coefficients
+  (:mod:`ganfit_core.model.eyes`). Pass ``eyes=`` an :class:`~ganfit_core.model.eyes.EyeBasis` to reuse
+  one loaded basis (nothing is cached here), ``True`` to load it from the registry's
+  ``ict_face_model`` for this call, ``False`` for the face alone.
 - ``texture.png``: the UV albedo, row 0 at v = 1.
-- ``params.json``: every fitted parameter (see ``ganfit_core.fit_params``), the camera in the crop
-  (``focal_px``, ``principal_px``, ``rotation_matrix``, ``translation_mm``; OpenCV camera axes,
-  ``v_cam = v_model @ R.T + t``), ``crop_to_photo``, ``photo_size``, the config and the units.
-- ``losses.json``: final loss terms, seconds per stage, warnings and the per-step history.
+- ``params.json`` (written from the typed result fields)::
+
+      {"params": {"identity": [K], "expression": [53], "rotation": [3] (axis-angle rad, relative to
+                  the frontal rotation), "translation_xy": [2] (px), "log_depth": [1], "log_focal": [1],
+                  "sh": [9][3], "texture_latent": [L],
+                  "rotation_matrix": [3][3], "translation_mm": [3], "focal_px": [1],
+                  "principal_px": [2] (camera of the crop: OpenCV axes, v_cam = v_model @ R.T + t),
+                  "expression_names": [53]},
+       "crop_to_photo": [3][3], "photo_size": [w, h], "crop_size": [w, h],
+       "target_landmarks_px": [68][2], "region": str, "has_detail": bool,
+       "config": {every FitConfig field}, "units": {...}, "num_vertices": int, "num_triangles": int}
+
+  (the detail layer is in ``texture.png``, already added to the albedo).
+- ``losses.json``: ``{"final": {term: value}, "stage_seconds": {stage: s}, "warnings": [str],
+  "history": [{"step": int, "stage": str, term: value, ...}]}``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from ganfit_core.fit_types import FitResult
+from ganfit_core.fitting.types import FitResult
+from ganfit_core.model.eyes import EyeBasis, EyeMeshes, load_eye_basis, shape_eyes
+from ganfit_core.model.layout import EYELESS_REGIONS
 
 __all__ = ["export_glb", "export_obj", "export_texture", "export_params", "export_losses", "export_all",
-           "split_seams", "EyeMeshes", "eye_meshes"]
+           "split_seams", "eye_meshes", "params_document", "losses_document"]
 
 MM_TO_M = 1e-3
 UNITS = {
@@ -51,141 +64,13 @@ UNITS = {
     "sh": "spherical harmonics bands 0-2 (9 x RGB) on camera-space normals; image = albedo * shading",
 }
 
-# ICT full-mesh vertex ranges (inclusive starts, exclusive ends) of the eyeball parts.
-EYE_VERTICES = (21451, 24591)
-SCLERA_VERTICES = ((21451, 22221), (23021, 23791))
-IRIS_VERTICES = ((22221, 23021), (23791, 24591))
-# Vertex counts of the ICT regions that stop before the eyeballs (narrow_face, face, face_neck).
-_EYELESS_REGION_SIZES = frozenset({6706, 9409, 11248})
-SCLERA_RGB = (0.92, 0.90, 0.88)
-IRIS_RGB = (0.25, 0.16, 0.10)
-PUPIL_RGB = (0.03, 0.03, 0.03)
-IRIS_HALF_ANGLE_DEG = 25.0  # the ICT iris disc and cornea bulge end ~24-26 degrees off the gaze axis
-PUPIL_HALF_ANGLE_DEG = 7.5  # the concave pupil of the ICT inner ball
-
-
-@dataclass(frozen=True)
-class _EyeBasis:
-    """The eyeball part of the ICT model: ``mean`` (Ve, 3) mm, ``identity_basis`` (100, Ve, 3) mm,
-    ``expression_basis`` (53, Ve, 3) mm, ``sclera``/``iris``/``pupil`` (F, 3) int64 triangles into Ve."""
-
-    mean: np.ndarray
-    identity_basis: np.ndarray
-    expression_basis: np.ndarray
-    sclera: np.ndarray
-    iris: np.ndarray
-    pupil: np.ndarray
-
-
-@dataclass(frozen=True)
-class EyeMeshes:
-    """Eyeballs in model space: ``vertices`` (Ve, 3) float32 mm; ``sclera``, ``iris`` and ``pupil``
-    (F, 3) int64 triangles into ``vertices``."""
-
-    vertices: np.ndarray
-    sclera: np.ndarray
-    iris: np.ndarray
-    pupil: np.ndarray
-
-    def parts(self) -> tuple[tuple[str, np.ndarray, tuple[float, float, float]], ...]:
-        """``(name, faces, rgb)`` of each flat-coloured part."""
-        return (("sclera", self.sclera, SCLERA_RGB), ("iris", self.iris, IRIS_RGB),
-                ("pupil", self.pupil, PUPIL_RGB))
-
-
-def _in_ranges(ids: np.ndarray, ranges: tuple[tuple[int, int], ...]) -> np.ndarray:
-    return np.logical_or.reduce([(ids >= a) & (ids < b) for a, b in ranges])
-
-
-def _front_angles(mean: np.ndarray, faces: np.ndarray, sclera_ids: np.ndarray) -> np.ndarray:
-    """Angle (degrees) off one eye's gaze axis of each triangle's centroid, as seen from the front.
-
-    The centre and radius are those of the least-squares sphere through the sclera vertices
-    ``mean[sclera_ids]`` (mm); the axis points to the cornea bulge (sclera vertices more than 0.4 mm
-    outside that sphere). The angle is ``asin(distance from the axis / radius)`` in front of the
-    centre and 180 degrees minus that behind it, so the pupil's inward funnel counts as the centre.
-    """
-    points = mean[sclera_ids]
-    system = np.concatenate([2.0 * points, np.ones((len(points), 1))], axis=1)
-    solution = np.linalg.lstsq(system, (points ** 2).sum(axis=1), rcond=None)[0]
-    centre = solution[:3]
-    radius = np.sqrt(solution[3] + centre @ centre)
-    offsets = points - centre
-    cornea = np.linalg.norm(offsets, axis=1) > radius + 0.4
-    if not cornea.any():
-        raise ValueError("ICT eyeball: found no cornea bulge on the sclera, cannot orient the eye")
-    axis = offsets[cornea].mean(axis=0)
-    axis /= np.linalg.norm(axis)
-    rays = mean[faces].mean(axis=1) - centre
-    axial = rays @ axis
-    radial = np.linalg.norm(rays - axial[:, None] * axis, axis=1)
-    angle = np.degrees(np.arcsin(np.clip(radial / radius, 0.0, 1.0)))
-    return np.where(axial > 0, angle, 180.0 - angle)
-
-
-@lru_cache(maxsize=2)
-def _eye_basis(path: str | None) -> _EyeBasis:
-    """Slice the eyeballs out of the full ICT model once per model file (~5 MB kept).
-
-    ICT eyes are two shells: the outer ``sclera`` (with the cornea bulge) and an inner ``iris`` ball
-    whose front is the iris disc. Opaque flat colours need the cornea removed, so triangles within
-    :data:`IRIS_HALF_ANGLE_DEG` of the gaze axis are: dropped from the sclera shell, coloured as the
-    iris on the inner ball (its centre, within :data:`PUPIL_HALF_ANGLE_DEG`, as the pupil); the pupil
-    is an opening, so the back of both balls behind it is coloured as the pupil too; the rest of the
-    inner ball (hidden) is coloured as sclera.
-    """
-    from ganfit_core.morphable import load_morphable_model
-
-    full = load_morphable_model("full", path=Path(path) if path is not None else None)
-    v0, v1 = EYE_VERTICES
-    mean = full.mean.numpy()
-    faces = full.faces.numpy()
-    faces = faces[np.all((faces >= v0) & (faces < v1), axis=1)]
-    sclera, iris, pupil = [], [], []
-    for sclera_range, iris_range in zip(SCLERA_VERTICES, IRIS_VERTICES, strict=True):
-        outer = faces[np.all(_in_ranges(faces, (sclera_range,)), axis=1)]
-        inner = faces[np.all(_in_ranges(faces, (iris_range,)), axis=1)]
-        sclera_ids = np.arange(*sclera_range)
-        outer_angles = _front_angles(mean, outer, sclera_ids)
-        inner_angles = _front_angles(mean, inner, sclera_ids)
-        front_outer = outer_angles < IRIS_HALF_ANGLE_DEG
-        front_inner = inner_angles < IRIS_HALF_ANGLE_DEG
-        # the pupil is an opening: the inside of the ball seen through it must be dark too
-        dark_outer = outer_angles > 180.0 - IRIS_HALF_ANGLE_DEG
-        dark_inner = (inner_angles < PUPIL_HALF_ANGLE_DEG) | (inner_angles > 180.0 - IRIS_HALF_ANGLE_DEG)
-        sclera += [outer[~front_outer & ~dark_outer], inner[~front_inner & ~dark_inner]]
-        iris.append(inner[front_inner & ~dark_inner])
-        pupil += [outer[dark_outer], inner[dark_inner]]
-    return _EyeBasis(mean=mean[v0:v1].copy(),
-                     identity_basis=full.identity_basis[:, v0:v1].numpy().copy(),
-                     expression_basis=full.expression_basis[:, v0:v1].numpy().copy(),
-                     sclera=np.concatenate(sclera) - v0, iris=np.concatenate(iris) - v0,
-                     pupil=np.concatenate(pupil) - v0)
-
-
-def _coefficients(params: dict, name: str, limit: int) -> np.ndarray:
-    values = np.asarray(params.get(name, []), np.float32).reshape(-1)
-    if len(values) > limit:
-        raise ValueError(f"params[{name!r}]: expected at most {limit} values, got {len(values)}")
-    return values
-
-
-def eye_meshes(result: FitResult, *, model_path: str | Path | None = None) -> EyeMeshes | None:
-    """The ICT eyeballs shaped by ``result.params``' ``identity`` and ``expression`` coefficients.
-
-    Returns None when the result's mesh is not an eyeless ICT region (by vertex count), e.g. the
-    ``full`` region, which already holds its eyes. ``model_path`` defaults to the registry's
-    ``ict_face_model``; the eyeball basis is cached per path.
-    """
-    if len(result.vertices) not in _EYELESS_REGION_SIZES:
+def eye_meshes(result: FitResult, eyes: EyeBasis | bool = True) -> EyeMeshes | None:
+    """The eyeballs of ``result`` (see the module docstring), or None when its region has its own eyes
+    (``full``) or ``eyes`` is False."""
+    if eyes is False or result.region not in EYELESS_REGIONS:
         return None
-    basis = _eye_basis(str(model_path) if model_path is not None else None)
-    identity = _coefficients(result.params, "identity", len(basis.identity_basis))
-    expression = _coefficients(result.params, "expression", len(basis.expression_basis))
-    vertices = (basis.mean + np.tensordot(identity, basis.identity_basis[:len(identity)], axes=1)
-                + np.tensordot(expression, basis.expression_basis[:len(expression)], axes=1))
-    return EyeMeshes(vertices=vertices.astype(np.float32), sclera=basis.sclera, iris=basis.iris,
-                     pupil=basis.pupil)
+    basis = load_eye_basis() if eyes is True else eyes
+    return shape_eyes(basis, result.face.identity, result.face.expression)
 
 
 def _compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -216,8 +101,7 @@ def split_seams(faces: np.ndarray, uv_faces: np.ndarray) -> tuple[np.ndarray, np
     return unique[:, 0], unique[:, 1], rank[inverse.reshape(-1)].reshape(faces.shape)
 
 
-def export_glb(result: FitResult, path: str | Path, *, eyes: bool = True,
-               model_path: str | Path | None = None) -> Path:
+def export_glb(result: FitResult, path: str | Path, *, eyes: EyeBasis | bool = True) -> Path:
     """Write the textured face (and the eyes, see :func:`eye_meshes`) as a binary glTF scene
     (metres, +y up, facing +z). ``eyes=False`` writes the face alone."""
     import trimesh
@@ -233,7 +117,7 @@ def export_glb(result: FitResult, path: str | Path, *, eyes: bool = True,
     scene = trimesh.Scene()
     scene.add_geometry(trimesh.Trimesh(vertices=vertices, faces=faces, visual=visual, process=False),
                        geom_name="face", node_name="face")
-    found = eye_meshes(result, model_path=model_path) if eyes else None
+    found = eye_meshes(result, eyes)
     if found is not None:
         for name, part_faces, rgb in found.parts():
             part_vertices, part_faces = _compact(found.vertices, part_faces)
@@ -256,8 +140,7 @@ def export_texture(result: FitResult, path: str | Path) -> Path:
 
 
 def export_obj(result: FitResult, folder: str | Path, *, stem: str = "mesh",
-               texture_name: str = "texture.png", eyes: bool = True,
-               model_path: str | Path | None = None) -> dict[str, Path]:
+               texture_name: str = "texture.png", eyes: EyeBasis | bool = True) -> dict[str, Path]:
     """Write ``<stem>.obj``, ``<stem>.mtl`` and the texture PNG (millimetres) into ``folder``.
 
     The face comes first (its ``v``/``vt`` indices unchanged), then the eyes (see :func:`eye_meshes`)
@@ -267,7 +150,7 @@ def export_obj(result: FitResult, folder: str | Path, *, stem: str = "mesh",
     folder.mkdir(parents=True, exist_ok=True)
     obj, mtl = folder / f"{stem}.obj", folder / f"{stem}.mtl"
     tex = export_texture(result, folder / texture_name)
-    found = eye_meshes(result, model_path=model_path) if eyes else None
+    found = eye_meshes(result, eyes)
     materials = "# ganfit material\nnewmtl face\nKa 1 1 1\nKd 1 1 1\nKs 0 0 0\nNs 1\nillum 1\n" \
         f"map_Kd {texture_name}\n"
     if found is not None:
@@ -303,21 +186,44 @@ def _jsonable(value: object) -> object:
     return value
 
 
-def export_params(result: FitResult, path: str | Path) -> Path:
-    """Write every parameter, the camera, crop transform, config and units as JSON."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def params_document(result: FitResult) -> dict[str, Any]:
+    """The content of ``params.json`` (format in the module docstring), JSON-ready."""
+    face, camera, pose = result.face, result.camera, result.pose
+    params = {
+        "identity": face.identity, "expression": face.expression, "rotation": pose.rotation,
+        "translation_xy": pose.translation_xy, "log_depth": [pose.log_depth], "log_focal": [pose.log_focal],
+        "sh": face.sh, "texture_latent": face.texture_latent,
+        "rotation_matrix": camera.rotation, "translation_mm": camera.translation, "focal_px": [camera.focal],
+        "principal_px": camera.principal, "expression_names": list(face.expression_names),
+    }
     doc = {
-        "params": result.params,
+        "params": params,
         "crop_to_photo": result.crop_to_photo,
         "photo_size": list(result.photo_size),
+        "crop_size": list(camera.image_size),
         "target_landmarks_px": result.target_landmarks,
-        "config": result.config,
+        "region": result.region,
+        "has_detail": face.detail is not None,
+        "config": result.config.to_dict(),
         "units": UNITS,
         "num_vertices": int(len(result.vertices)),
         "num_triangles": int(len(result.faces)),
     }
-    path.write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=True))
+    return _jsonable(doc)
+
+
+def losses_document(result: FitResult) -> dict[str, Any]:
+    """The content of ``losses.json``, JSON-ready."""
+    history = [{"step": r.step, "stage": r.stage, **r.losses} for r in result.history]
+    return _jsonable({"final": result.losses, "stage_seconds": result.stage_seconds,
+                      "warnings": list(result.warnings), "history": history})
+
+
+def export_params(result: FitResult, path: str | Path) -> Path:
+    """Write every parameter, the camera, crop transform, config and units as JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(params_document(result), indent=1, allow_nan=True))
     return path
 
 
@@ -325,20 +231,22 @@ def export_losses(result: FitResult, path: str | Path) -> Path:
     """Write final losses, stage timings, warnings and the per-step history as JSON."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"final": result.losses, "stage_seconds": result.stage_seconds, "warnings": result.warnings,
-           "history": result.history}
-    path.write_text(json.dumps(_jsonable(doc), indent=1, allow_nan=True))
+    path.write_text(json.dumps(losses_document(result), indent=1, allow_nan=True))
     return path
 
 
-def export_all(result: FitResult, folder: str | Path) -> dict[str, Path]:
+def export_all(result: FitResult, folder: str | Path, *, eyes: EyeBasis | bool = True) -> dict[str, Path]:
     """Write mesh.glb, mesh.obj, mesh.mtl, texture.png, params.json and losses.json into ``folder``.
+
+    ``eyes``: see the module docstring (``True`` loads the eye basis once for both meshes).
 
     Returns: a dict ``{"glb", "obj", "mtl", "texture", "params", "losses"}`` of written paths.
     """
     folder = Path(folder)
-    paths = {"glb": export_glb(result, folder / "mesh.glb")}
-    paths.update(export_obj(result, folder))
+    if eyes is True and result.region in EYELESS_REGIONS:
+        eyes = load_eye_basis()
+    paths = {"glb": export_glb(result, folder / "mesh.glb", eyes=eyes)}
+    paths.update(export_obj(result, folder, eyes=eyes))
     paths["params"] = export_params(result, folder / "params.json")
     paths["losses"] = export_losses(result, folder / "losses.json")
     return paths

@@ -15,13 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganfit_core.fit_types import FitTarget
+from ganfit_core.fitting.types import FitTarget
 from ganfit_core.metrics import procrustes_error_mm, psnr
 
-__all__ = ["SyntheticFace", "make_synthetic_face", "procrustes_error_mm", "psnr", "JAW_DEFAULT"]
-
-#: Default candidate of contour landmarks 0-7 / 9-16 in the 17 extended jawline vertices.
-JAW_DEFAULT: tuple[int, ...] = (1, 3, 5, 7, 9, 11, 13, 15)
+__all__ = ["SyntheticFace", "make_synthetic_face", "procrustes_error_mm", "psnr"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +47,6 @@ class SyntheticFace:
     mask: np.ndarray
 
 
-def _landmark_vertices(model: torch.nn.Module) -> torch.Tensor:
-    idx = model.landmark_indices.clone()
-    idx[0:8] = model.jaw_right[list(JAW_DEFAULT)]
-    idx[9:17] = model.jaw_left[list(JAW_DEFAULT)]
-    return idx
-
-
 @torch.no_grad()
 def make_synthetic_face(
     seed: int,
@@ -78,7 +68,7 @@ def make_synthetic_face(
     The face fills about 60 % of the image width. Expression weights: a few random blendshapes
     at up to ``expression_scale``. Lighting: ambient 0.9 plus a random directional part.
     """
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.camera import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix, project
     from ganfit_core.render.renderer import make_renderer
     from ganfit_core.texture.simple import SimpleTexturePrior
@@ -120,7 +110,7 @@ def make_synthetic_face(
     out = renderer.render(cam_vertices, model.faces, model.uvs, model.uv_faces, texture, camera, sh)
     back = torch.tensor(background).view(1, 1, 1, 3)
     image = out.image + (1 - out.mask) * back
-    landmarks = project(cam_vertices[:, _landmark_vertices(model)], camera)[0]
+    landmarks = project(cam_vertices[:, model.default_landmark_vertices()], camera)[0]
     image_u8 = (image[0].clamp(0, 1) * 255 + 0.5).to(torch.uint8).numpy()
     target = FitTarget.from_crop(image_u8, landmarks.numpy())
     return SyntheticFace(

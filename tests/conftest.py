@@ -44,9 +44,9 @@ def ict_model_path(ict_archive: Path) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def app_module() -> Any:
     """``app.py`` from the repository root, imported once (it is a script, not part of the package)."""
-    spec = importlib.util.spec_from_file_location("ganfit_app", REPO_ROOT / "app.py")
+    spec = importlib.util.spec_from_file_location("app", REPO_ROOT / "app.py")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["ganfit_app"] = module
+    sys.modules["app"] = module
     spec.loader.exec_module(module)
     return module
 
@@ -55,7 +55,7 @@ def app_module() -> Any:
 def serve_app(app_module: Any) -> Callable[..., contextlib.AbstractContextManager[str]]:
     """``serve_app(output_dir, **build_demo_kwargs)``: a context manager that serves the app on a free
     127.0.0.1 port and yields its URL; the server and its output store are closed on exit."""
-    from ganfit_core.ui_support import OutputStore
+    from ganfit_app.ui_support import OutputStore
 
     @contextlib.contextmanager
     def serving(output_dir: Path, **build_demo_kwargs: Any) -> Iterator[str]:

@@ -136,8 +136,8 @@ def test_example_run_shows_the_mesh(app_and_url: Any, driver: Any) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from ganfit_core.fit_config import FitConfig
-    from ganfit_core.ui_support import config_controls
+    from ganfit_app.ui_support import config_controls
+    from ganfit_core.fitting.config import FitConfig
 
     app, url = app_and_url
     driver.get(url)

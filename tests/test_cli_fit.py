@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from ganfit_core.cli import fit as cli
-from ganfit_core.fit_config import FitConfig
+from ganfit_core.fitting.config import FitConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

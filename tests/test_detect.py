@@ -245,12 +245,13 @@ def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> _CliResult:
 
 
 def test_cli_prints_json(faceapi_ready: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    result = _cli(capsys, str(faceapi_ready / "samples" / "sample1.jpg"), "--face-index", "1")
+    result = _cli(capsys, str(faceapi_ready / "samples" / "sample1.jpg"), "--face-index", "1", "--no-dense")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["selected"] == 1 and report["error"] is None
     assert len(report["faces"]) >= 3
     assert all(len(face["landmarks"]) == 68 and len(face["box"]) == 4 for face in report["faces"])
+    assert all("dense_landmarks" not in face for face in report["faces"])  # FaceMesh: test_facemesh.py
 
 
 def test_cli_errors_exit_nonzero_without_traceback(

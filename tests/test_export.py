@@ -11,18 +11,40 @@ import pytest
 import trimesh
 
 from ganfit_core.export import export_all, export_glb, export_obj, eye_meshes, split_seams
-from ganfit_core.fit_types import FitResult
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.types import FitResult, FittedCamera, FittedFace, PoseParameters, StepRecord
+from ganfit_core.model.eyes import EyeBasis, load_eye_basis
 
 
-def _result(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray) -> FitResult:
+@pytest.fixture(scope="module")
+def eyes(ict_model_path: Path) -> EyeBasis:
+    return load_eye_basis(ict_model_path)
+
+
+def _face(identity: list[float], expression: list[float]) -> FittedFace:
+    return FittedFace(identity=np.asarray(identity, np.float32),
+                      expression=np.asarray(expression, np.float32),
+                      expression_names=tuple(f"e{i}" for i in range(len(expression))),
+                      texture_latent=np.zeros(4, np.float32), detail=None,
+                      sh=np.full((9, 3), 0.5, np.float32))
+
+
+def _result(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray, *,
+            region: str = "full", face: FittedFace | None = None) -> FitResult:
     texture = np.zeros((16, 16, 3), np.uint8)
     texture[:, :, 0] = np.arange(16, dtype=np.uint8)[None] * 16
+    camera = FittedCamera(rotation=np.diag([1.0, -1.0, -1.0]).astype(np.float32),
+                          translation=np.array([1.0, 2.0, 500.0], np.float32), focal=300.0,
+                          principal=np.array([4.0, 4.0], np.float32), image_size=(8, 8))
+    pose = PoseParameters(rotation=np.zeros(3, np.float32), translation_xy=np.array([1.0, 2.0], np.float32),
+                          log_depth=0.25, log_focal=-0.125)
     return FitResult(
         vertices=vertices.astype(np.float32), faces=faces, uvs=uvs.astype(np.float32), uv_faces=uv_faces,
-        texture=texture, params={"identity": [0.1, 0.2], "expression_names": ["a"]},
-        losses={"total": 0.5, "landmark": 0.25}, stage_seconds={"rigid": 0.1}, warnings=["w"],
-        render=np.zeros((8, 8, 3), np.uint8), config={"seed": 0},
-        history=[{"step": 1, "stage": "rigid", "total": 0.5}],
+        texture=texture, face=face or _face([0.1, 0.2], [0.5]), camera=camera, pose=pose, region=region,
+        losses={"total": 0.5, "landmark": 0.25}, stage_seconds={"rigid": 0.1}, warnings=("w",),
+        render=np.zeros((8, 8, 3), np.uint8), config=FitConfig(seed=3),
+        history=(StepRecord(1, "rigid", {"landmark": 0.5, "total": 0.5}),),
+        crop_to_photo=np.eye(3), photo_size=(8, 8), target_landmarks=np.zeros((68, 2), np.float32),
     )
 
 
@@ -68,19 +90,28 @@ def test_export_all_writes_complete_set(tmp_path: Path) -> None:
     mesh = trimesh.load(paths["obj"], force="mesh")
     assert np.isclose(mesh.vertices[:, 0].max(), 100.0)  # millimetres
     params = json.loads(paths["params"].read_text())
-    assert params["params"]["identity"] == [0.1, 0.2] and "units" in params
-    assert params["config"] == {"seed": 0}
+    fitted = params["params"]
+    assert np.allclose(fitted["identity"], [0.1, 0.2]) and fitted["expression"] == [0.5] and "units" in params
+    assert fitted["expression_names"] == ["e0"] and np.asarray(fitted["sh"]).shape == (9, 3)
+    assert fitted["rotation_matrix"] == [[1, 0, 0], [0, -1, 0], [0, 0, -1]]
+    assert fitted["translation_mm"] == [1.0, 2.0, 500.0] and fitted["focal_px"] == [300.0]
+    assert fitted["principal_px"] == [4.0, 4.0] and fitted["translation_xy"] == [1.0, 2.0]
+    assert fitted["log_depth"] == [0.25] and fitted["log_focal"] == [-0.125]
+    assert params["config"] == FitConfig(seed=3).to_dict() and FitConfig.from_dict(params["config"]).seed == 3
+    assert params["region"] == "full" and params["has_detail"] is False and params["crop_size"] == [8, 8]
     losses = json.loads(paths["losses"].read_text())
-    assert losses["final"]["total"] == 0.5 and losses["warnings"] == ["w"] and len(losses["history"]) == 1
+    assert losses["final"]["total"] == 0.5 and losses["warnings"] == ["w"]
+    assert losses["history"] == [{"step": 1, "stage": "rigid", "landmark": 0.5, "total": 0.5}]
 
 
-def test_ict_mesh_glb_vertex_count(ict_model_path: Path, tmp_path: Path) -> None:
-    from ganfit_core.morphable import load_morphable_model
+def test_ict_mesh_glb_vertex_count(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=ict_model_path)
-    result = _result(model.mean.numpy(), model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy())
+    result = _result(model.mean.numpy(), model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy(),
+                     region="face")
     vidx, _, _ = split_seams(result.faces, result.uv_faces)
-    path = export_glb(result, tmp_path / "face.glb")
+    path = export_glb(result, tmp_path / "face.glb", eyes=eyes)
     scene = trimesh.load(path)
     assert list(scene.geometry) == ["face", "sclera", "iris", "pupil"]
     mesh = scene.geometry["face"]  # the eyes do not change the face mesh
@@ -93,8 +124,8 @@ def test_ict_mesh_glb_vertex_count(ict_model_path: Path, tmp_path: Path) -> None
     assert pytest.approx(float(np.ptp(mesh.vertices[:, 1])), rel=0.3) == 0.288  # ~28.8 cm tall, in metres
 
 
-def test_non_ict_mesh_gets_no_eyes(tmp_path: Path) -> None:
-    result = _quad_with_seam()
+def test_full_region_gets_no_extra_eyes(tmp_path: Path) -> None:
+    result = _quad_with_seam()  # region "full": its mesh holds its own eyes
     assert eye_meshes(result) is None
     assert list(trimesh.load(export_glb(result, tmp_path / "q.glb")).geometry) == ["face"]
 
@@ -103,21 +134,22 @@ def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
     """An ICT face with identity and expression coefficients, and its (68, 3) landmark vertices (mm)."""
     import torch
 
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", path=model_path)
     identity = torch.linspace(-1.5, 1.5, 100)[None]
     expression = torch.zeros(1, model.num_expression)
     expression[0, model.expression_names.index("jawOpen")] = 0.5
     vertices = model(identity, expression)[0].numpy()
-    result = _result(vertices, model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy())
-    params = {"identity": identity[0].tolist(), "expression": expression[0].tolist()}
-    return dataclasses.replace(result, params=params), vertices[model.landmark_indices.numpy()]
+    face = _face(identity[0].tolist(), expression[0].tolist())
+    result = _result(vertices, model.faces.numpy(), model.uvs.numpy(), model.uv_faces.numpy(), region="face",
+                     face=face)
+    return result, vertices[model.landmark_indices.numpy()]
 
 
-def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, tmp_path: Path) -> None:
+def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
     result, landmarks = _fitted_ict_result(ict_model_path)
-    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", model_path=ict_model_path))
+    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", eyes=eyes))
     face = scene.geometry["face"]
     assert len(face.vertices) == len(split_seams(result.faces, result.uv_faces)[0])
     for name, rgb in (("sclera", (0.92, 0.90, 0.88)), ("iris", (0.25, 0.16, 0.10))):
@@ -138,17 +170,17 @@ def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, tmp_path: Path) -
         assert np.all(bounds[0] > lo) and np.all(bounds[1] < hi), name
 
 
-def test_eyes_follow_the_fitted_coefficients(ict_model_path: Path) -> None:
+def test_eyes_follow_the_fitted_coefficients(ict_model_path: Path, eyes: EyeBasis) -> None:
     result, _ = _fitted_ict_result(ict_model_path)
-    neutral = dataclasses.replace(result, params={})
-    moved = eye_meshes(result, model_path=ict_model_path).vertices
-    rest = eye_meshes(neutral, model_path=ict_model_path).vertices
+    neutral = dataclasses.replace(result, face=_face([], []))
+    moved = eye_meshes(result, eyes).vertices
+    rest = eye_meshes(neutral, eyes).vertices
     assert np.abs(moved - rest).max() > 0.5  # mm: identity changes the eyeballs too
 
 
-def test_obj_has_eye_objects_after_the_face(ict_model_path: Path, tmp_path: Path) -> None:
+def test_obj_has_eye_objects_after_the_face(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
     result, _ = _fitted_ict_result(ict_model_path)
-    paths = export_obj(result, tmp_path, model_path=ict_model_path)
+    paths = export_obj(result, tmp_path, eyes=eyes)
     mtl = paths["mtl"].read_text()
     assert "newmtl sclera" in mtl and "Kd 0.25 0.16 0.1" in mtl and "map_Kd texture.png" in mtl
     lines = paths["obj"].read_text().splitlines()
@@ -158,5 +190,13 @@ def test_obj_has_eye_objects_after_the_face(ict_model_path: Path, tmp_path: Path
     assert sum(line.startswith("f ") for line in face_lines) == len(result.faces)
     scene = trimesh.load(paths["obj"])
     assert sum(len(g.vertices) for g in scene.geometry.values()) > len(result.vertices)
-    no_eyes = export_obj(result, tmp_path / "plain", eyes=False, model_path=ict_model_path)
+    no_eyes = export_obj(result, tmp_path / "plain", eyes=False)
     assert "sclera" not in no_eyes["obj"].read_text()
+
+
+def test_eye_basis_needs_the_full_region(ict_model_path: Path) -> None:
+    from ganfit_core.model.eyes import eye_basis
+    from ganfit_core.model.morphable import load_morphable_model
+
+    with pytest.raises(ValueError, match="full"):
+        eye_basis(load_morphable_model("face", path=ict_model_path))

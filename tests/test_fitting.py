@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.fit_config import FitConfig
-from ganfit_core.fit_types import FitCancelled, FitEvent
-from ganfit_core.fitting import FitContext, build_context, fit
+from ganfit_core.errors import ConfigError, DeviceUnavailableError, FitCancelled, FitError
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.context import needs_identity, resolve_device
+from ganfit_core.fitting.engine import FitContext, FitRun, build_context, fit, run_to_end
+from ganfit_core.fitting.types import FitEvent, FitResult
 from ganfit_core.synthetic import make_synthetic_face, procrustes_error_mm, psnr
 
 SIZE = 128
@@ -103,8 +105,24 @@ def test_rendering_matches_target(events: list[FitEvent], face) -> None:  # noqa
     assert result.texture.dtype == np.uint8 and result.texture.shape[2] == 3
     assert set(result.stage_seconds) == {"rigid", "shape", "full", "detail"}
     assert not result.warnings
-    rotation = np.asarray(result.params["rotation"])
-    assert np.abs(rotation - face.rotation).max() < math.radians(5)
+    assert np.abs(result.pose.rotation - face.rotation).max() < math.radians(5)
+
+
+def test_result_parts_are_typed(events: list[FitEvent], context: FitContext) -> None:
+    result = events[-1].result
+    k, m = result.config.num_identity, context.model.num_expression
+    assert isinstance(result.config, FitConfig) and result.region == "face"
+    assert result.face.identity.shape == (k,) and result.face.expression.shape == (m,)
+    assert len(result.face.expression_names) == m and result.face.sh.shape == (9, 3)
+    assert result.face.detail is not None and result.face.detail.shape == (256, 256, 3)  # detail ran
+    assert ((result.face.expression >= 0) & (result.face.expression <= 1)).all()
+    cam = result.camera
+    assert cam.rotation.shape == (3, 3) and np.allclose(cam.rotation @ cam.rotation.T, np.eye(3), atol=1e-5)
+    assert cam.translation.shape == (3,) and cam.translation[2] > 100  # mm in front of the camera
+    assert cam.principal.shape == (2,) and cam.focal > 0 and cam.image_size == (SIZE, SIZE)
+    assert [r.step for r in result.history] == [e.step for e in events[:-1]]
+    assert all(r.losses == e.losses and r.stage == e.stage
+               for r, e in zip(result.history, events, strict=False))
 
 
 def test_cancel_raises(context: FitContext, face) -> None:  # noqa: ANN001
@@ -119,17 +137,17 @@ def test_cancel_raises(context: FitContext, face) -> None:  # noqa: ANN001
 
 
 def test_divergence_keeps_best_parameters(context: FitContext, face, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
-    import ganfit_core.fitting as fitting
+    import ganfit_core.fitting.objective as objective
 
     calls = {"n": 0}
-    original = fitting.L.landmark_loss
+    original = objective.L.landmark_loss
 
     def flaky(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         calls["n"] += 1
         value = original(*args, **kwargs)
         return value * float("nan") if calls["n"] == 8 else value
 
-    monkeypatch.setattr(fitting.L, "landmark_loss", flaky)
+    monkeypatch.setattr(objective.L, "landmark_loss", flaky)
     events = list(fit(face.target, QUICK, context=context))
     result = events[-1].result
     assert any("diverged" in w and "rigid" in w for w in result.warnings)
@@ -137,21 +155,85 @@ def test_divergence_keeps_best_parameters(context: FitContext, face, monkeypatch
     assert len(rigid) == 8 and "diverged" in rigid[-1].message  # the stage ended early
     assert [e.stage for e in events[-1:]] == ["done"] and "shape" in {e.stage for e in events}
     assert np.isfinite(result.vertices).all()
-    assert all(np.isfinite(np.asarray(v, dtype=float)).all() for k, v in result.params.items()
-               if k != "expression_names")
+    parts = (result.face.identity, result.face.expression, result.face.sh, result.face.texture_latent,
+             result.camera.rotation, result.camera.translation, result.pose.rotation)
+    assert all(np.isfinite(p).all() for p in parts)
 
 
-def test_absurd_learning_rate_is_survived(context: FitContext, face) -> None:  # noqa: ANN001
-    config = QUICK.replace(lr_depth=1e6, lr_rotation=1e6, full_steps=0)
-    result = list(fit(face.target, config, context=context))[-1].result
+def test_absurd_learning_rate_is_refused() -> None:
+    with pytest.raises(ConfigError, match="lr_depth"):
+        QUICK.replace(lr_depth=1e6)
+
+
+def test_largest_accepted_learning_rates_are_survived(context: FitContext, face) -> None:  # noqa: ANN001
+    config = QUICK.replace(lr_depth=1.0, lr_rotation=1.0, lr_translation=10.0, lr_focal=1.0, full_steps=0)
+    result = run_to_end(fit(face.target, config, context=context))
     assert np.isfinite(result.vertices).all()
-    assert np.isfinite(result.params["translation_mm"]).all()
+    assert np.isfinite(result.camera.translation).all()
+
+
+def _result_bytes(result: FitResult) -> list[bytes]:
+    arrays = (result.vertices, result.texture, result.render, result.face.identity, result.face.expression,
+              result.face.sh, result.face.texture_latent, result.camera.rotation, result.camera.translation,
+              result.camera.principal, result.pose.rotation, result.pose.translation_xy)
+    return [a.tobytes() for a in arrays]
 
 
 def test_same_seed_same_result(context: FitContext, face) -> None:  # noqa: ANN001
     config = QUICK.replace(render_size=64, full_steps=2)
-    a = list(fit(face.target, config, context=context))[-1].result
-    b = list(fit(face.target, config, context=context))[-1].result
-    assert np.array_equal(a.vertices, b.vertices)
-    assert np.array_equal(a.texture, b.texture)
-    assert a.losses == b.losses
+    a = run_to_end(fit(face.target, config, context=context))
+    torch.rand(5)  # the caller's use of the global generator in between changes nothing
+    b = run_to_end(fit(face.target, config, context=context))
+    assert _result_bytes(a) == _result_bytes(b)
+    assert (a.camera.focal, a.pose.log_depth, a.pose.log_focal) == (b.camera.focal, b.pose.log_depth,
+                                                                    b.pose.log_focal)
+    assert a.losses == b.losses and [r.losses for r in a.history] == [r.losses for r in b.history]
+
+
+def test_fit_leaves_the_global_generator_alone(context: FitContext, face) -> None:  # noqa: ANN001
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    run_to_end(fit(face.target, QUICK.replace(render_size=64, full_steps=1, seed=7), context=context))
+    assert torch.equal(torch.get_rng_state(), before)  # fit() neither reseeds nor draws from it
+
+
+def test_run_to_end_and_fit_run() -> None:
+    with pytest.raises(FitError, match="without a result"):
+        run_to_end(iter(()))
+    progress = FitEvent("rigid", 0, 1, 1, 1, {"total": 1.0}, 0.0)
+    seen: list[int] = []
+    with pytest.raises(FitError):
+        run_to_end([progress, progress], lambda e: seen.append(e.step))
+    assert seen == [1, 1]
+    run = FitRun([progress])
+    with pytest.raises(FitError):
+        list(run)
+    assert run.result is None
+
+
+def test_context_check_refuses_another_config(context: FitContext) -> None:
+    base = FitConfig(render_size=SIZE, device="cpu", renderer="torch", texture_prior=PRIOR)
+    context.check(base)  # what it was built for
+    context.check(base.replace(full_steps=3, render_size=64))  # steps and sizes do not matter
+    with pytest.raises(FitError, match="build_context"):
+        context.check(base.replace(texture_prior="pca"))
+    with pytest.raises(FitError, match="build_context"):
+        context.check(base.replace(region="narrow_face"))
+    no_id = FitContext(context.device, context.model, context.prior, context.renderer, None, context.sparse,
+                       context.key)
+    no_id.check(base.replace(identity_weight=0.0, content_weight=0.0))
+    assert needs_identity(base) and not needs_identity(base.replace(full_steps=0, detail_steps=0))
+    with pytest.raises(FitError, match="without the identity network"):
+        no_id.check(base)
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if torch.cuda.is_available():
+        assert resolve_device("cuda").type == "cuda"
+    else:
+        with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
+            resolve_device("cuda")
+        with pytest.raises(ConfigError):  # a user's setting, so a user-facing error
+            resolve_device("cuda:0")

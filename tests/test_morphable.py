@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from ganfit_core.ict_build import (
+from ganfit_core.model.ict_build import (
     CM_TO_MM,
     JAW_LEFT_EXTENDED,
     JAW_RIGHT_EXTENDED,
     iter_model_files,
     parse_obj_vertices,
 )
-from ganfit_core.morphable import REGIONS, MorphableModel, load_morphable_model
+from ganfit_core.model.morphable import REGIONS, MorphableModel, load_morphable_model
 
 TRIANGLES = {"narrow_face": 13120, "face": 18460, "face_neck": 22288, "full": 52220}
 VERTICES = {"narrow_face": 6706, "face": 9409, "face_neck": 11248, "full": 26719}

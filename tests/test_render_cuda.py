@@ -24,7 +24,7 @@ SIZE = 128
 
 
 def _scene(device: str):
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     model = load_morphable_model("face", device=device)
     generator = torch.Generator().manual_seed(0)

@@ -17,7 +17,7 @@ from ganfit_core.render import (
 @pytest.fixture(scope="module")
 def face():
     from ganfit_core.assets import AssetError
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     try:
         model = load_morphable_model("face")

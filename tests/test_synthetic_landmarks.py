@@ -30,7 +30,7 @@ def test_inner_landmarks_on_frontal_render(ict_model_path: Path, shared_dir: Pat
         pytest.skip(f"face-api weights not found under {shared_dir / 'face-api'} (set GANFIT_SOURCE_DIR)")
     from ganfit_core.assets import resolve
     from ganfit_core.face import detect_faces
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
 
     with pytest.MonkeyPatch.context() as mp:

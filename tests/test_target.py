@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ganfit_core.face import FaceIndexError
-from ganfit_core.target import prepare_target
+from ganfit_core.fitting.target import prepare_target
 
 
 def test_group_photo_reports_face_count_and_fits_largest(shared_dir: Path) -> None:

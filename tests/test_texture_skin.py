@@ -78,7 +78,7 @@ def test_gain_matched_scales_reference_to_the_person() -> None:
 
 @pytest.fixture(scope="module")
 def face_model():
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     return load_morphable_model("face")
 

@@ -36,7 +36,7 @@ def test_rasterize_keeps_the_nearest_triangle() -> None:
 
 @pytest.fixture(scope="module")
 def face_model():
-    from ganfit_core.morphable import load_morphable_model
+    from ganfit_core.model.morphable import load_morphable_model
 
     return load_morphable_model("face")
 

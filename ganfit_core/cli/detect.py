@@ -1,9 +1,11 @@
-"""``python -m ganfit_core detect PHOTO``: faces, boxes and 68 landmarks as JSON on stdout.
+"""``python -m ganfit_core detect PHOTO``: faces, boxes, 68 and 468 landmarks as JSON on stdout.
 
 Output: ``{"image": path, "width": W, "height": H, "backend": name, "faces": [{"box": [x0, y0,
-x1, y1], "score": s, "landmarks": [[x, y] × 68]}, …] (largest first), "selected": i | null,
-"error": message | null}``, coordinates in pixels of the loaded photo (EXIF-rotated, downsized to
-``--max-side``).
+x1, y1], "score": s, "landmarks": [[x, y] × 68], "dense_landmarks": [[x, y, z] × 468],
+"dense_presence": p}, …] (largest first), "selected": i | null, "error": message | null}``,
+coordinates in pixels of the loaded photo (EXIF-rotated, downsized to ``--max-side``). The dense
+points are MediaPipe FaceMesh's (z: relative depth in the same pixel scale, smaller = nearer);
+``--no-dense`` leaves them out (and skips FaceMesh).
 
 Exit codes: 0 a face was selected; 2 bad input (unreadable or non-image file, bad option);
 3 no usable face (none found, too small, bad ``--face-index``; JSON still printed);
@@ -24,7 +26,8 @@ EXIT_BACKEND = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments: PHOTO, ``--backend``, ``--face-index``, ``--min-size``, ``--max-side``, ``--indent``."""
+    """Arguments: PHOTO, ``--backend``, ``--face-index``, ``--min-size``, ``--max-side``, ``--indent``,
+    ``--no-dense``."""
     from ganfit_core.face.detect import BACKENDS
 
     parser.add_argument("photo", type=Path, help="photo file (JPEG, PNG, WebP, …)")
@@ -33,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-size", type=float, default=80.0, help="smallest usable face, px (default: 80)")
     parser.add_argument("--max-side", type=int, default=2048, help="downsize photos larger than this (px)")
     parser.add_argument("--indent", type=int, default=None, help="indent the JSON output")
+    parser.add_argument("--no-dense", dest="dense", action="store_false",
+                        help="leave out FaceMesh's 468 dense landmarks (smaller JSON, faster)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     except ImageLoadError as exc:
         return fail(EXIT_BAD_INPUT, str(exc))
     try:
-        faces = detect_faces(image, backend=args.backend)
+        faces = detect_faces(image, backend=args.backend, dense=args.dense)
     except (FaceError, AssetError) as exc:
         return fail(EXIT_BACKEND, str(exc))
     report: dict[str, object] = {

@@ -1,6 +1,6 @@
 """``python -m ganfit_core fit PHOTO --out DIR``: reconstruct a textured 3D face from a photo.
 
-Every :class:`~ganfit_core.fit_config.FitConfig` field is a flag (``--full-steps 40``,
+Every :class:`~ganfit_core.fitting.config.FitConfig` field is a flag (``--full-steps 40``,
 ``--identity-weight 0.5``...), generated from the dataclass. Writes ``mesh.glb``, ``mesh.obj``,
 ``mesh.mtl``, ``texture.png``, ``params.json``, ``losses.json`` (and with ``--save-loss-plot`` a
 ``losses.png``; with ``--save-render`` a ``render.png``) into ``--out``.
@@ -15,7 +15,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ganfit_core.fit_config import FIELD_HELP, FitConfig, config_fields
+from ganfit_core.fitting.config import FIELD_CHOICES, FIELD_HELP, FIELD_RANGES, FitConfig, config_fields
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -31,9 +31,14 @@ EPILOG = """exit codes:
   130  cancelled (Ctrl-C)
 """
 
-_TYPES = {"int": int, "float": float, "str": str}
-_CHOICES = {"device": ("auto", "cpu", "cuda"), "renderer": ("auto", "torch", "nvdiffrast"),
-            "texture_prior": ("simple", "pca", "gan"), "region": ("narrow_face", "face", "face_neck", "full")}
+
+def _flag_help(name: str, default: object) -> str:
+    """The field's help, its accepted range (FitConfig.FIELD_RANGES) and its default."""
+    limits = ""
+    if name in FIELD_RANGES:
+        low, high = FIELD_RANGES[name]
+        limits = f"; {low}..{high}"
+    return f"{FIELD_HELP[name]} (default: {default}{limits})"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,11 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = FitConfig()
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
-        kind = _TYPES[str(f.type)]
         default = getattr(defaults, f.name)
-        group.add_argument(flag, dest=f"cfg_{f.name}", type=kind, default=None, choices=_CHOICES.get(f.name),
-                           metavar=None if f.name in _CHOICES else kind.__name__.upper(),
-                           help=f"{FIELD_HELP[f.name]} (default: {default})")
+        kind = type(default)
+        # device also takes "cuda:N", so its choices are checked by FitConfig, not argparse
+        choices = FIELD_CHOICES.get(f.name) if f.name != "device" else None
+        group.add_argument(flag, dest=f"cfg_{f.name}", type=kind, default=None, choices=choices,
+                           metavar=None if choices else kind.__name__.upper(),
+                           help=_flag_help(f.name, default))
 
 
 def config_from_args(args: argparse.Namespace) -> FitConfig:
@@ -80,7 +87,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 
 def run(args: argparse.Namespace) -> int:
     """Run the fit; returns the exit code (see EPILOG)."""
-    from ganfit_core.fit_config import ConfigError
+    from ganfit_core.errors import ConfigError
 
     try:
         config = config_from_args(args)
@@ -103,14 +110,14 @@ def run(args: argparse.Namespace) -> int:
 def _error_code(exc: BaseException) -> int | None:
     """Map library exceptions to exit codes (None: not a known kind)."""
     from ganfit_core.assets import AssetError
-    from ganfit_core.fit_types import FitCancelled
+    from ganfit_core.errors import FitCancelled, UserInputError
     from ganfit_core.texture.base import TexturePriorError
 
     if isinstance(exc, FitCancelled):
         return EXIT_CANCELLED
     if isinstance(exc, (AssetError, TexturePriorError)):
         return EXIT_MISSING_ASSET
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, ValueError)):
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, UserInputError, ValueError)):
         return EXIT_BAD_INPUT
     return None
 
@@ -118,17 +125,17 @@ def _error_code(exc: BaseException) -> int | None:
 def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -> int:
     try:
         from ganfit_core.export import export_all
-        from ganfit_core.fitting import fit
-        from ganfit_core.target import prepare_target
+        from ganfit_core.fitting.engine import fit, run_to_end
+        from ganfit_core.fitting.target import prepare_target
 
         if not args.photo.is_file():
             raise FileNotFoundError(f"no such photo: {args.photo}")
         target = prepare_target(args.photo, face_index=args.face_index, resolution=config.render_size,
                                 detector_backend=args.detector)
-        result = _run_fit(fit(target, config, cancel=cancel), config, quiet=args.quiet)
+        result = _run_fit(fit(target, config, cancel=cancel), config, run_to_end, quiet=args.quiet)
         paths = export_all(result, args.out)
         if args.save_loss_plot:
-            from ganfit_core.loss_plot import draw_loss_plot
+            from ganfit_core.cli.loss_plot import draw_loss_plot
 
             paths["loss_plot"] = draw_loss_plot(result.history, Path(args.out) / "losses.png")
         if args.save_render:
@@ -151,15 +158,15 @@ def _fit(args: argparse.Namespace, config: FitConfig, cancel: threading.Event) -
     return EXIT_OK
 
 
-def _run_fit(events, config: FitConfig, *, quiet: bool):  # noqa: ANN001, ANN202
+def _run_fit(events, config: FitConfig, run_to_end, *, quiet: bool):  # noqa: ANN001, ANN202
+    """``run_to_end(events)`` with a tqdm progress bar on stderr."""
     from tqdm import tqdm
 
     total = sum(steps for _, steps in config.stages)
     with tqdm(total=total, disable=quiet, unit="step", dynamic_ncols=True, file=sys.stderr) as bar:
-        for event in events:
-            if event.result is not None:
-                return event.result
+        def progress(event) -> None:  # noqa: ANN001
             bar.update(1)
             bar.set_description(event.stage)
             bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
-    raise RuntimeError("the fit ended without a result")
+
+        return run_to_end(events, progress)

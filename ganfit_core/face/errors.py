@@ -1,6 +1,11 @@
-"""Exceptions of the face-analysis stage, each with a message a user can act on."""
+"""Exceptions of the face-analysis stage, each with a message a user can act on.
+
+Both roots are :class:`ganfit_core.errors.UserInputError` (hence ``ValueError``) subclasses.
+"""
 
 from __future__ import annotations
+
+from ganfit_core.errors import UserInputError
 
 __all__ = [
     "CorruptImageError",
@@ -16,7 +21,7 @@ __all__ = [
 ]
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(UserInputError):
     """The input could not be turned into an RGB photo."""
 
 
@@ -40,7 +45,7 @@ class UnsupportedImageError(ImageLoadError):
     """The input type, array shape or pixel type is not supported."""
 
 
-class FaceError(ValueError):
+class FaceError(UserInputError):
     """No usable face in the photo."""
 
 

@@ -6,7 +6,7 @@
 
 Per photo:
 
-1. load, detect the face and its 68 landmarks, crop (:func:`ganfit_core.target.prepare_target`);
+1. load, detect the face and its 68 landmarks, crop (:func:`ganfit_core.fitting.target.prepare_target`);
    fit pose, focal length, identity and expression to the landmarks with the fitting engine's
    landmark stages (``rigid`` + ``shape``; :func:`geometry_config`) -> :class:`PhotoGeometry`
    (cacheable: the slow part);
@@ -61,7 +61,7 @@ from ganfit_core.texture.unwrap import (
 )
 
 if TYPE_CHECKING:
-    from ganfit_core.fit_config import FitConfig
+    from ganfit_core.fitting.config import FitConfig
 
 __all__ = [
     "PhotoGeometry",
@@ -126,7 +126,7 @@ def geometry_config() -> FitConfig:
     (``STUDIO_FOV_DEG`` across the face crop) keeps the perspective weak, so the cheeks are seen
     nearly head-on (a 40 degree start loses about 12 % of the well-seen texels).
     """
-    from ganfit_core.fit_config import FitConfig
+    from ganfit_core.fitting.config import FitConfig
 
     return FitConfig(full_steps=0, detail_steps=0, preview_every=0, texture_prior="simple", device="cpu",
                      renderer="torch", seed=0, initial_fov_deg=STUDIO_FOV_DEG)
@@ -136,25 +136,21 @@ def fit_geometry(image: np.ndarray, context, config: FitConfig, *, name: str = "
     """Detect, crop and fit the landmark stages on ``image`` (H, W, 3) uint8 -> :class:`PhotoGeometry`.
 
     Raises:
-        ValueError: no face found (``FaceError``), or the fit returned nothing.
+        ValueError: no face found (``FaceError``).
     """
-    from ganfit_core.fitting import fit
-    from ganfit_core.target import prepare_target
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
 
     target = prepare_target(image, resolution=config.render_size)
-    result = None
-    for event in fit(target, config, context=context):
-        result = event.result or result
-    if result is None:
-        raise ValueError(f"{name}: the fit returned no result")
-    rotation = np.asarray(result.params["rotation_matrix"], dtype=np.float64)
-    translation = np.asarray(result.params["translation_mm"], dtype=np.float64)
+    result = run_to_end(fit(target, config, context=context))
+    rotation = result.camera.rotation.astype(np.float64)
+    translation = result.camera.translation.astype(np.float64)
     vertices_cam = result.vertices.astype(np.float64) @ rotation.T + translation
     # The fit's camera lives in crop pixels; crop -> photo is an axis-aligned scale + shift.
     crop_to_photo = np.asarray(target.crop_to_photo, dtype=np.float64)
     crop_scale = float(crop_to_photo[0, 0])
-    focal_crop = float(result.params["focal_px"][0])
-    principal_crop = np.asarray(result.params["principal_px"], dtype=np.float64)
+    focal_crop = float(result.camera.focal)
+    principal_crop = result.camera.principal.astype(np.float64)
     landmarks_crop = project_points(vertices_cam[context.model.landmark_indices.cpu().numpy()], focal_crop,
                                     tuple(principal_crop))
     rms_crop = float(np.sqrt(((landmarks_crop - target.landmarks) ** 2).sum(1).mean()))
@@ -276,7 +272,7 @@ def extract_dataset(
         include_brows: see :func:`unwrap_face`.
     """
     from ganfit_core.face.image_io import load_image
-    from ganfit_core.fitting import build_context
+    from ganfit_core.fitting.engine import build_context
 
     photos = list_photos(source_dir)[:limit]
     config = geometry_config()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ganfit_core.render._checks import check_shape
+from ganfit_core.errors import check_shape
 from ganfit_core.render.camera import PinholeCamera
 
 #: Optional buffers a caller may ask for in ``render(..., buffers=...)``.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ganfit_core.render._checks import check_shape
+from ganfit_core.errors import check_shape
 
 #: Model space (+y up, +z towards the viewer) to OpenCV camera space for a frontal face (3, 3).
 FRONTAL_ROTATION = torch.diag(torch.tensor([1.0, -1.0, -1.0]))

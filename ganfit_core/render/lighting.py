@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ganfit_core.render._checks import check_shape
+from ganfit_core.errors import check_shape
 
 _A0, _A1, _A2 = math.pi, 2.0 * math.pi / math.sqrt(3.0), 2.0 * math.pi / math.sqrt(8.0)
 _C0 = 1.0 / math.sqrt(4.0 * math.pi)

@@ -1,4 +1,4 @@
-"""A minimal Adam optimiser (Kingma & Ba 2015) for the fit.
+"""The fit's optimiser: a minimal Adam (Kingma & Ba 2015) and the parameter groups of each stage.
 
 Why not ``torch.optim.Adam``: in torch 2.x its first ``step()`` imports ``torch._dynamo``
 (measured 1.5-3.5 s on this 2-core CPU), a large part of a 30-second fit. The update here is the
@@ -12,7 +12,16 @@ from collections.abc import Iterable
 
 import torch
 
-__all__ = ["Adam"]
+__all__ = ["Adam", "STAGE_GROUPS", "stage_optimizer"]
+
+#: stage: (groups at full learning rate, groups at ``refine_lr_scale``); group names as in
+#: ``ganfit_core.fitting.params.PARAMETER_GROUPS``, learning rates ``FitConfig.lr_<group>``.
+STAGE_GROUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "rigid": (("rotation", "translation", "depth", "focal"), ()),
+    "shape": (("identity", "expression"), ("rotation", "translation", "depth", "focal")),
+    "full": (("texture", "light"), ("identity", "expression", "rotation", "translation", "depth", "focal")),
+    "detail": (("detail",), ("light",)),
+}
 
 
 class Adam:
@@ -54,3 +63,15 @@ class Adam:
                 v.mul_(b2).addcmul_(p.grad, p.grad, value=1.0 - b2)
                 denom = (v / c2).sqrt_().add_(self.eps)
                 p.addcdiv_(m, denom, value=-group["lr"] / c1)
+
+
+def stage_optimizer(stage: str, params: object, config: object) -> Adam:
+    """Adam over ``stage``'s parameter groups of ``params`` (FaceParameters) at ``config``'s rates
+    (FitConfig); groups with a zero learning rate are left out."""
+    full, refined = STAGE_GROUPS[stage]
+    groups = []
+    for name in full + refined:
+        lr = getattr(config, f"lr_{name}") * (config.refine_lr_scale if name in refined else 1.0)
+        if lr > 0:
+            groups.append({"params": params.group(name), "lr": lr})
+    return Adam(groups)

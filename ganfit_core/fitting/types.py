@@ -1,88 +1,26 @@
-"""Typed inputs and outputs of a fit: :class:`FitTarget`, :class:`FitEvent`, :class:`FitResult`."""
+"""Typed inputs and outputs of a fit.
+
+- :class:`FitTarget`: what a fit reproduces (a square crop and its landmarks).
+- :class:`FitEvent`: one progress report of the loop.
+- :class:`FitResult`: a finished reconstruction, made of typed parts: :class:`FittedFace` (the
+  model's coefficients, texture latent, detail layer and lighting), :class:`FittedCamera` (the camera
+  in crop pixels), :class:`PoseParameters` (the optimiser's own pose/camera variables) and one
+  :class:`StepRecord` per step. No part is a string-keyed dict of lists.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["FitTarget", "FitEvent", "FitResult", "FitCancelled", "FitError", "landmark_hull_mask",
-           "face_skin_mask", "forehead_points"]
+from ganfit_core.errors import FitCancelled, FitError
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.masks import face_skin_mask
 
-
-class FitError(RuntimeError):
-    """A fit could not run (bad target, unusable configuration)."""
-
-
-class FitCancelled(Exception):  # noqa: N818  (the name reads as the event it is)
-    """Raised by :func:`ganfit_core.fitting.fit` when its ``cancel`` event is set (checked between steps)."""
-
-
-def landmark_hull_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Face-skin mask: pixels whose centre lies inside the convex hull of ``landmarks``.
-
-    Args:
-        landmarks: (K, 2) px (x, y).
-        size: (height, width) of the mask.
-
-    Returns: (H, W) bool.
-
-    Example:
-        >>> m = landmark_hull_mask(np.array([[1.0, 1.0], [5.0, 1.0], [5.0, 5.0], [1.0, 5.0]]), (8, 8))
-        >>> int(m.sum())
-        16
-    """
-    pts = np.asarray(landmarks, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 3:
-        raise ValueError(f"landmarks: expected (K >= 3, 2), got {pts.shape}")
-    hull = _convex_hull(pts)
-    height, width = size
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64) + 0.5
-    inside = np.ones((height, width), dtype=bool)
-    for a, b in zip(hull, np.roll(hull, -1, axis=0), strict=True):
-        cross = (b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])
-        inside &= cross >= 0
-    return inside
-
-
-def forehead_points(landmarks: np.ndarray, *, height: float = 0.6) -> np.ndarray:
-    """Points (10, 2) above the eyebrows: the brow landmarks 17-26 moved up the face.
-
-    "Up" is the direction from the chin (8) to the nose bridge (27); the distance is ``height``
-    times the brow-centre-to-nose-bottom (33) distance (a forehead is about as tall as a nose).
-    """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    up = lm[27] - lm[8]
-    up /= max(float(np.linalg.norm(up)), 1e-6)
-    brows = lm[17:27]
-    length = float(np.linalg.norm(brows.mean(0) - lm[33]))
-    return brows + height * length * up
-
-
-def face_skin_mask(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) bool: convex hull of the 68 landmarks plus :func:`forehead_points` (the fit's skin mask)."""
-    lm = np.asarray(landmarks, dtype=np.float64)
-    return landmark_hull_mask(np.concatenate([lm, forehead_points(lm)]), size)
-
-
-def _convex_hull(points: np.ndarray) -> np.ndarray:
-    """Monotone chain; vertices in order with non-negative cross products (y-down 'clockwise')."""
-    pts = sorted(map(tuple, points))
-
-    def cross(o: tuple, a: tuple, b: tuple) -> float:
-        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-    lower: list[tuple] = []
-    for p in pts:
-        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
-            lower.pop()
-        lower.append(p)
-    upper: list[tuple] = []
-    for p in reversed(pts):
-        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
-            upper.pop()
-        upper.append(p)
-    return np.array(lower[:-1] + upper[:-1])
+__all__ = ["FitTarget", "FitEvent", "FitResult", "FittedFace", "FittedCamera", "PoseParameters",
+           "StepRecord", "FitCancelled", "FitError"]
 
 
 @dataclass(frozen=True)
@@ -150,6 +88,76 @@ class FitTarget:
 
 
 @dataclass(frozen=True)
+class FittedFace:
+    """The fitted face, independent of the camera.
+
+    Attributes:
+        identity: (K,) float32 identity coefficients, standard deviations of the ICT modes (first K of 100).
+        expression: (M,) float32 expression blendshape weights in [0, 1] (M = 53 for ICT).
+        expression_names: (M,) names of the expression blendshapes, ICT order.
+        texture_latent: (L,) float32 latent of the texture prior (``FitResult.config.texture_prior``).
+        detail: (D, D, 3) float32 per-texel residual added to the prior's UV albedo ([0, 1] units, row 0
+            at v = 1), or None when the detail stage did not run.
+        sh: (9, 3) float32 spherical-harmonics lighting (bands 0-2 x RGB) on camera-space normals.
+    """
+
+    identity: np.ndarray
+    expression: np.ndarray
+    expression_names: tuple[str, ...]
+    texture_latent: np.ndarray
+    detail: np.ndarray | None
+    sh: np.ndarray
+
+
+@dataclass(frozen=True)
+class FittedCamera:
+    """The fitted pinhole camera of the crop (OpenCV axes: +x right, +y down, +z forward).
+
+    ``v_cam = v_model @ rotation.T + translation``; pixel centres at +0.5 (docs/CONTRACTS.md).
+
+    Attributes:
+        rotation: (3, 3) float32 model -> camera rotation.
+        translation: (3,) float32 model origin in camera space, mm.
+        focal: focal length, crop px.
+        principal: (2,) float32 principal point (x, y), crop px.
+        image_size: (width, height) of the crop, px.
+    """
+
+    rotation: np.ndarray
+    translation: np.ndarray
+    focal: float
+    principal: np.ndarray
+    image_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PoseParameters:
+    """The optimiser's pose and camera variables (see ``ganfit_core.fitting.params``), kept for params.json.
+
+    Attributes:
+        rotation: (3,) float32 axis-angle, rad, relative to the frontal rotation diag(1, -1, -1).
+        translation_xy: (2,) float32 image-plane offset of the model origin from the principal point, px.
+        log_depth: log of the model origin's depth / initial depth.
+        log_focal: log of the focal length / initial focal length.
+    """
+
+    rotation: np.ndarray
+    translation_xy: np.ndarray
+    log_depth: float
+    log_focal: float
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One step of the loop: global ``step`` (1-based), ``stage`` name, and each weighted loss term
+    (``losses``, always with ``"total"``)."""
+
+    step: int
+    stage: str
+    losses: Mapping[str, float]
+
+
+@dataclass(frozen=True)
 class FitResult:
     """A finished reconstruction.
 
@@ -158,20 +166,21 @@ class FitResult:
         faces: (F, 3) int64 triangles.
         uvs: (T, 2) float32 texture coordinates, v up.
         uv_faces: (F, 3) int64 indices into ``uvs``.
-        texture: (Ht, Wt, 3) uint8 UV albedo, row 0 at v = 1.
-        params: every fitted parameter by name (see ``fit_params``), as nested lists, plus camera
-            values (``rotation_matrix``, ``translation_mm``, ``focal_px``, ``principal_px``) and
-            ``expression_names``.
+        texture: (Ht, Wt, 3) uint8 UV albedo (prior + detail), row 0 at v = 1.
+        face: the fitted coefficients, texture latent, detail layer and lighting.
+        camera: the fitted camera of the crop.
+        pose: the optimiser's raw pose variables.
+        region: the morphable-model region fitted (``config.region``).
         losses: the last value of every loss term (a term the last stage does not use keeps its
             value from the stage before); ``"total"`` is the last stage's total.
         stage_seconds: wall time of each stage, s.
         warnings: human-readable problems met (divergence, clamped values...).
         render: (S, S, 3) uint8 final rendering composited over the crop.
-        config: the FitConfig as a dict.
-        history: one dict per step: ``step``, ``stage`` and each loss term.
+        config: the settings of the fit.
+        history: one record per step.
         crop_to_photo: (3, 3) crop px -> photo px.
         photo_size: (width, height) px.
-        target_landmarks: (68, 2) crop px.
+        target_landmarks: (68, 2) float32 detected landmarks, crop px.
     """
 
     vertices: np.ndarray
@@ -179,21 +188,24 @@ class FitResult:
     uvs: np.ndarray
     uv_faces: np.ndarray
     texture: np.ndarray
-    params: dict[str, list]
+    face: FittedFace
+    camera: FittedCamera
+    pose: PoseParameters
+    region: str
     losses: dict[str, float]
     stage_seconds: dict[str, float]
-    warnings: list[str]
+    warnings: tuple[str, ...]
     render: np.ndarray
-    config: dict = field(default_factory=dict)
-    history: list[dict] = field(default_factory=list)
-    crop_to_photo: np.ndarray = field(default_factory=lambda: np.eye(3))
-    photo_size: tuple[int, int] = (0, 0)
-    target_landmarks: np.ndarray | None = None
+    config: FitConfig
+    history: tuple[StepRecord, ...]
+    crop_to_photo: np.ndarray
+    photo_size: tuple[int, int]
+    target_landmarks: np.ndarray
 
 
 @dataclass(frozen=True)
 class FitEvent:
-    """One progress report of :func:`ganfit_core.fitting.fit` (emitted after every step).
+    """One progress report of :func:`ganfit_core.fitting.engine.fit` (emitted after every step).
 
     Attributes:
         stage: stage name (``rigid``, ``shape``, ``full``, ``detail``) or ``done`` for the last event.

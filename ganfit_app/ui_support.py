@@ -9,22 +9,22 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
-import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
+import types
+import typing
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-#: Choices offered for string fields of the fit config, by field name.
-DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-RENDERER_CHOICES: tuple[str, ...] = ("auto", "torch", "nvdiffrast")
+from ganfit_core.errors import ConfigError, UserInputError
 
 #: Short help shown under a control when the config field has no ``metadata["help"]``;
 #: the first keyword found in the field's dotted name wins.
@@ -61,7 +61,9 @@ class ConfigControl:
 
     ``path`` addresses the leaf: field names, and integer indices inside tuples/lists of
     dataclasses, e.g. ``("weights", "identity")`` or ``("stages", 0, "iterations")``.
-    ``kind`` is ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` or ``"text"``.
+    ``kind`` is ``"int"``, ``"float"``, ``"bool"``, ``"choice"`` or ``"text"``. ``minimum`` and
+    ``maximum`` are the field's accepted range (its metadata ``min``/``max``, e.g. FitConfig's),
+    None when it declares none; ``choices`` come from the field's ``Literal`` type.
     """
 
     path: tuple[str | int, ...]
@@ -69,6 +71,8 @@ class ConfigControl:
     kind: str
     choices: tuple[str, ...] = ()
     help: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
 
     @property
     def key(self) -> str:
@@ -93,22 +97,36 @@ class ConfigControl:
         return "Other"
 
 
-#: ``"a | b | c"`` in a field's help text lists its allowed values.
-_CHOICES_IN_HELP = re.compile(r"(?<![\w|])([A-Za-z_][\w.:-]*(?:\s*\|\s*[A-Za-z_][\w.:-]*)+)")
-
-
-def _choices_for(name: str, help_text: str) -> tuple[str, ...]:
-    lname = name.lower()
-    if "texture" in lname or "prior" in lname:
-        return tuple(texture_prior_choices())
-    match = _CHOICES_IN_HELP.search(help_text)
-    if match:
-        return tuple(part.strip() for part in match.group(1).split("|"))
-    if "device" in lname:
-        return DEVICE_CHOICES
-    if "renderer" in lname or "raster" in lname:
-        return RENDERER_CHOICES
+def _literal_choices(hint: Any) -> tuple[str, ...]:
+    """The string values of a ``Literal`` type hint (also inside a union), else ()."""
+    if typing.get_origin(hint) is typing.Literal:
+        return tuple(str(v) for v in typing.get_args(hint))
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return tuple(c for arg in typing.get_args(hint) for c in _literal_choices(arg))
     return ()
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls``; a field whose annotation cannot be resolved maps to None."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        namespace = {"typing": typing, **vars(sys.modules.get(cls.__module__, typing))}
+        hints: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            try:
+                hints[f.name] = eval(f.type, namespace) if isinstance(f.type, str) else f.type  # noqa: S307
+            except (NameError, SyntaxError, TypeError):
+                hints[f.name] = None
+        return hints
+
+
+def _choices_for(name: str, hint: Any) -> tuple[str, ...]:
+    choices = _literal_choices(hint)
+    if name == "texture_prior" and choices:  # only the priors usable here
+        available = set(texture_prior_choices())
+        choices = tuple(c for c in choices if c in available)
+    return choices
 
 
 def _help_for(key: str, field: dataclasses.Field | None) -> str:
@@ -122,18 +140,20 @@ def _help_for(key: str, field: dataclasses.Field | None) -> str:
 
 
 def _leaf_control(
-    path: tuple[str | int, ...], value: Any, field: dataclasses.Field | None
+    path: tuple[str | int, ...], value: Any, field: dataclasses.Field | None, hint: Any = None
 ) -> ConfigControl | None:
     key = ".".join(str(p) for p in path)
     help_text = _help_for(key, field)
+    metadata = field.metadata if field is not None else {}
+    low, high = metadata.get("min"), metadata.get("max")
     if isinstance(value, bool):
         return ConfigControl(path, value, "bool", help=help_text)
     if isinstance(value, int):
-        return ConfigControl(path, value, "int", help=help_text)
+        return ConfigControl(path, value, "int", help=help_text, minimum=low, maximum=high)
     if isinstance(value, float):
-        return ConfigControl(path, value, "float", help=help_text)
+        return ConfigControl(path, value, "float", help=help_text, minimum=low, maximum=high)
     if isinstance(value, str):
-        choices = _choices_for(str(path[-1]), help_text)
+        choices = _choices_for(str(path[-1]), hint)
         if choices and value not in choices:
             choices = (value, *choices)
         return ConfigControl(path, value, "choice" if choices else "text", choices, help_text)
@@ -152,18 +172,19 @@ def config_controls(config: Any, _prefix: tuple[str | int, ...] = ()) -> list[Co
         ...     landmark_weight: float = 1.0
         >>> @dataclasses.dataclass(frozen=True)
         ... class Config:
-        ...     rigid_steps: int = 50
+        ...     rigid_steps: int = dataclasses.field(default=50, metadata={"min": 0, "max": 100})
         ...     weights: Weights = Weights()
-        ...     device: str = dataclasses.field(default="auto", metadata={"help": "auto | cpu"})
+        ...     device: typing.Literal["auto", "cpu"] = "auto"
         >>> for c in config_controls(Config()):
-        ...     print(c.key, c.kind, c.group, c.choices)
-        rigid_steps int Iterations ()
-        weights.landmark_weight float Loss weights ()
-        device choice Other ('auto', 'cpu')
+        ...     print(c.key, c.kind, c.group, c.choices, c.minimum, c.maximum)
+        rigid_steps int Iterations () 0 100
+        weights.landmark_weight float Loss weights () None None
+        device choice Other ('auto', 'cpu') None None
     """
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         raise TypeError(f"expected a dataclass instance, got {type(config).__name__}")
     controls: list[ConfigControl] = []
+    hints = _type_hints(type(config))
     for field in dataclasses.fields(config):
         if field.name.startswith("_"):
             continue
@@ -175,7 +196,7 @@ def config_controls(config: Any, _prefix: tuple[str | int, ...] = ()) -> list[Co
             for index, item in enumerate(value):
                 controls.extend(config_controls(item, (*path, index)))
         else:
-            control = _leaf_control(path, value, field)
+            control = _leaf_control(path, value, field, hints.get(field.name))
             if control is not None:
                 controls.append(control)
     return controls
@@ -186,12 +207,12 @@ def _coerce(control: ConfigControl, value: Any) -> Scalar:
         return control.default
     if control.kind == "int":
         if isinstance(value, float) and not value.is_integer():
-            raise ValueError(f"{control.label}: expected a whole number, got {value}")
+            raise ConfigError(f"{control.label}: expected a whole number, got {value}")
         return int(value)
     if control.kind == "float":
         result = float(value)
         if not math.isfinite(result):
-            raise ValueError(f"{control.label}: expected a finite number, got {value}")
+            raise ConfigError(f"{control.label}: expected a finite number, got {value}")
         return result
     if control.kind == "bool":
         return bool(value)
@@ -212,7 +233,7 @@ def _set_path(obj: Any, path: Sequence[str | int], value: Any) -> Any:
 def apply_controls(config: Any, controls: Sequence[ConfigControl], values: Sequence[Any]) -> Any:
     """A copy of ``config`` with each control's leaf set to the matching value (None keeps the default).
 
-    Raises ``ValueError`` with the control's label for values of the wrong kind.
+    Raises ``ConfigError`` (a ValueError) with the control's label for values of the wrong kind.
 
     Example:
         >>> @dataclasses.dataclass(frozen=True)
@@ -342,7 +363,7 @@ class Throttle:
 
 
 def status_line(event: Any) -> str:
-    """One line for a :class:`~ganfit_core.fit_types.FitEvent`: stage, progress, elapsed time, loss.
+    """One line for a :class:`~ganfit_core.fitting.types.FitEvent`: stage, progress, elapsed time, loss.
 
     Example:
         >>> from types import SimpleNamespace
@@ -480,16 +501,23 @@ def photo_path(payload: Any) -> str | None:
         return str(payload)
     if isinstance(payload, Mapping) and payload.get("path"):
         return str(payload["path"])
-    raise ValueError(f"unexpected photo payload of type {type(payload).__name__}")
+    raise UserInputError(f"unexpected photo payload of type {type(payload).__name__}")
 
 
 # ---------------------------------------------------------------------------------------------
 # Errors
 
 
-def user_message(exc: BaseException, expected: Iterable[type[BaseException]]) -> str | None:
-    """The message to show for an error of an ``expected`` type, else None (an internal bug)."""
-    if isinstance(exc, tuple(expected)):
-        text = str(exc).strip() or type(exc).__name__
-        return text
+def user_message(exc: BaseException) -> str | None:
+    """The message to show for the user's own mistake (a :class:`~ganfit_core.errors.UserInputError`:
+    bad photo, no usable face, setting out of range), else None (an internal error: log it, show a
+    generic message).
+
+    Example:
+        >>> from ganfit_core.errors import ConfigError, FitError
+        >>> user_message(ConfigError("steps: expected 0..1000")), user_message(FitError("bug"))
+        ('steps: expected 0..1000', None)
+    """
+    if isinstance(exc, UserInputError):
+        return str(exc).strip() or type(exc).__name__
     return None

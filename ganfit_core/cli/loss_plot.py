@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from ganfit_core.fitting.types import StepRecord
 
 __all__ = ["draw_loss_plot"]
 
@@ -13,18 +16,20 @@ _COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 
             (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207), (0, 0, 0), (174, 199, 232))
 
 
-def draw_loss_plot(history: list[dict], path: str | Path, *, size: tuple[int, int] = (900, 500)) -> Path:
-    """Plot every loss term of ``history`` (FitResult.history) against the step, log10 y axis.
+def draw_loss_plot(records: Sequence[StepRecord], path: str | Path, *,
+                   size: tuple[int, int] = (900, 500)) -> Path:
+    """Plot every loss term of ``records`` (FitResult.history) against the step, log10 y axis.
 
     Stage changes are drawn as vertical grey lines; ``total`` is drawn thicker.
 
     Example:
         >>> import tempfile, os
-        >>> h = [{"step": i, "stage": "rigid", "total": 1.0 / i, "landmark": 1.0 / i} for i in range(1, 5)]
+        >>> h = [StepRecord(i, "rigid", {"total": 1.0 / i, "landmark": 1.0 / i}) for i in range(1, 5)]
         >>> p = draw_loss_plot(h, os.path.join(tempfile.mkdtemp(), "l.png"))
         >>> Image.open(p).size
         (900, 500)
     """
+    history = [{"step": r.step, "stage": r.stage, **r.losses} for r in records]
     width, height = size
     image = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(image)

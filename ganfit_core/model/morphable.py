@@ -29,15 +29,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REGIONS: tuple[str, ...] = ("narrow_face", "face", "face_neck", "full")
-NUM_LANDMARKS = 68
+from ganfit_core.errors import check_shape
+from ganfit_core.model.layout import (
+    JAW_CENTRES,
+    JAW_LEFT_LANDMARKS,
+    JAW_RIGHT_LANDMARKS,
+    NUM_LANDMARKS,
+    REGIONS,
+)
+
+__all__ = ["MorphableModel", "load_morphable_model", "REGIONS", "NUM_LANDMARKS"]
 _METADATA_KEY = "ganfit"
 
 
 def _check_coefficients(name: str, coeffs: torch.Tensor, max_count: int) -> None:
+    """(B, K) with K <= ``max_count``: the shape through the shared checker, then the bound."""
     if not isinstance(coeffs, torch.Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor of shape (B, K<={max_count}), got {type(coeffs)}")
-    if coeffs.ndim != 2 or coeffs.shape[1] > max_count:
+    check_shape(coeffs, "B K", name)
+    if coeffs.shape[1] > max_count:
         raise ValueError(f"{name}: expected shape (B, K<={max_count}), got {tuple(coeffs.shape)}")
 
 
@@ -116,6 +126,14 @@ class MorphableModel(nn.Module):
             m = expression.shape[1]
             out = torch.addmm(out, expression.to(dtype), self.expression_basis[:m].reshape(m, width))
         return out.reshape(batch, self.num_vertices, 3)
+
+    def default_landmark_vertices(self) -> torch.Tensor:
+        """(68,) int64 region vertex of each landmark, contour landmarks on their :data:`JAW_CENTRES`
+        jawline candidates (where the sliding jawline starts)."""
+        idx = self.landmark_indices.clone()
+        idx[JAW_RIGHT_LANDMARKS] = self.jaw_right[list(JAW_CENTRES)]
+        idx[JAW_LEFT_LANDMARKS] = self.jaw_left[list(JAW_CENTRES)]
+        return idx
 
     def extra_repr(self) -> str:
         return (f"region={self.region!r}, vertices={self.num_vertices}, faces={self.faces.shape[0]}, "

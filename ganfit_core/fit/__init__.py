@@ -1,1 +1,0 @@
-"""The fitting engine: config, target tensors, parameters, losses, optimiser, the staged loop."""
