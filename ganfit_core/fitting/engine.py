@@ -42,6 +42,7 @@ from ganfit_core.fitting.init import initial_parameters
 from ganfit_core.fitting.objective import LANDMARK_SCALE, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
+from ganfit_core.fitting.photo_texture import detail_skin_mask, initial_texture_latent
 from ganfit_core.fitting.target import target_tensors
 from ganfit_core.fitting.types import (
     FitEvent,
@@ -98,6 +99,19 @@ def fit(
     last_losses: dict[str, float] = {}  # last value of every term seen (terms of earlier stages too)
     for stage_index, (stage, steps) in enumerate(stages):
         stage_start = time.perf_counter()
+        if stage == "full" and config.texture_init_from_photo > 0:
+            latent, warning = initial_texture_latent(params, ctx, tgt)
+            if latent is not None:
+                with torch.no_grad():
+                    params.texture_latent.copy_(config.texture_init_from_photo * latent)
+            if warning is not None:
+                warnings.append(warning)
+        if stage == "detail":
+            mask, warning = detail_skin_mask(params, ctx, tgt, config)
+            if mask is not None:
+                params.set_detail_mask(mask)
+            if warning is not None:
+                warnings.append(warning)
         optimizer = stage_optimizer(stage, params, config)
         best_total, best = math.inf, params.snapshot()
         for stage_step in range(1, steps + 1):

@@ -36,6 +36,7 @@ __all__ = [
     "fit_skin_colour",
     "select_skin",
     "photo_detail_mask",
+    "detail_mask_from_unwrapped",
 ]
 
 EYE_SCALE = 1.6  # eye polygons (36-41, 42-47) enlarged about their centre: lashes, lid margins
@@ -290,8 +291,14 @@ def photo_detail_mask(image: np.ndarray, vertices_cam: np.ndarray, layout, focal
     from ganfit_core.texture.unwrap import unwrap_photo
 
     sampled = unwrap_photo(image, vertices_cam, layout, focal, principal)
-    skin = select_skin(sampled, landmarks, layout.mask)
+    return detail_mask_from_unwrapped(sampled, landmarks, layout.mask)
+
+
+def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray,
+                               chart_mask: np.ndarray) -> np.ndarray:
+    """:func:`photo_detail_mask` of an already unwrapped photo (``landmarks`` in its px)."""
+    skin = select_skin(sampled, landmarks, chart_mask)
     confidence = np.clip(sampled.weight / 0.5, 0.0, 1.0)
     own = skin * confidence
     seen = sampled.weight > 0.05
-    return np.clip(np.maximum(own, own[:, ::-1] * ~seen), 0.0, 1.0) * layout.mask
+    return np.clip(np.maximum(own, own[:, ::-1] * ~seen), 0.0, 1.0) * chart_mask
