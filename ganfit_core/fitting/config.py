@@ -111,9 +111,9 @@ class FitConfig:
                                  "1 skin only", 0.0, 1.0)
     texture_init_from_photo: float = _f(1.0, "start the texture latent from the prior fitted to the photo's "
                                         "visible skin (x this factor; 0: the prior's own start)", 0.0, 1.0)
-    light_reg_weight: float = _f(10.0, "exposure prior: (SH constant shading level - 1)^2 per colour; 1 is "
-                                 "the level the texture priors' albedos are normalised to, so skin tone "
-                                 "stays in the albedo", *_WEIGHT)
+    light_reg_weight: float = _f(10.0, "exposure prior: (mean shading over the visible face - 1)^2 per "
+                                 "colour; 1 is the level the texture priors' albedos are normalised to, so "
+                                 "skin tone stays in the albedo", *_WEIGHT)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
