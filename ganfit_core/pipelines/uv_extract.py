@@ -1,7 +1,7 @@
 """Photos -> cleaned UV albedo maps (the texture priors' data set), and the ``texture_pca`` builder.
 
 ``python -m ganfit_core.pipelines.uv_extract --source DIR --out DIR [--resolution 256] [--limit N]
-[--geometry-cache FILE]`` writes ``uv_textures.safetensors`` (format:
+[--geometry-cache FILE] [--segmentation] [--no-brows]`` writes ``uv_textures.safetensors`` (format:
 :mod:`ganfit_core.texture.dataset`), ``contact_sheet.png``, ``weights_sheet.png`` and ``mean.png``.
 
 Per photo:
@@ -360,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--geometry-cache", type=Path, default=None,
                         help=".npz keeping the landmark fits between runs (speeds up re-extraction)")
     parser.add_argument("--no-brows", action="store_true", help="treat the brows as hair (not taken)")
+    parser.add_argument("--segmentation", action="store_true",
+                        help="also multiply the selection by MediaPipe's selfie segmentation (person mask; "
+                        "asset mediapipe_selfie_segmentation). Off for the texture_pca asset: on the "
+                        "studio photos the skin-colour model already rejects the plain background")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -369,13 +373,21 @@ def main(argv: list[str] | None = None) -> int:
     def report(done: int, total: int, stem: str) -> None:
         print(f"\r[{done}/{total}] {stem}  {time.perf_counter() - start:.0f}s", end="", flush=True)
 
+    masker = None
+    if args.segmentation:
+        from ganfit_core.face.segmentation import segment_person
+
+        masker = segment_person
     data = extract_dataset(Path(args.source), resolution=args.resolution, limit=args.limit, progress=report,
-                           geometry_cache=args.geometry_cache, include_brows=not args.no_brows)
+                           geometry_cache=args.geometry_cache, include_brows=not args.no_brows,
+                           skin_masker=masker)
     print()
     save_uv_dataset(data, out / DATASET_FILENAME)
     Image.fromarray(contact_sheet(data.textures)).save(out / "contact_sheet.png")
     weights = np.repeat(data.weights[..., None], 3, axis=-1)
     Image.fromarray(contact_sheet(weights, size=64)).save(out / "weights_sheet.png")
+    mean = np.round(data.textures.astype(np.float64).mean(0)).astype(np.uint8)
+    Image.fromarray(mean).save(out / "mean.png")
     rms = np.asarray(data.info["fit_rms_px"])
     seconds = time.perf_counter() - start
     print(f"{len(data)} textures at {data.resolution}x{data.resolution} in {seconds:.1f}s; "
