@@ -263,7 +263,8 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                          "dL": float(lab_albedo[0] - lab_photo[0]),
                          "dE76_raw": float(np.linalg.norm(lab_albedo - lab_raw)),
                          "dL_raw": float(lab_albedo[0] - lab_raw[0]),
-                         "exposure": [round(float(e), 3) for e in exposure]})
+                         "exposure": [round(float(e), 3) for e in exposure],
+                         **{f"id_{k}": round(v[-1], 3) for k, v in scores.items()}})
             if grid is not None and name == priors[-1]:
                 tiles = [np.asarray(Image.fromarray(a).resize((256, 256), Image.Resampling.BILINEAR))
                          for a in (target.image, result.render)]
