@@ -103,23 +103,19 @@ _SPECS: tuple[AssetSpec, ...] = (
         name="texture_pca",
         filename="texture_pca.safetensors",
         sha256=None,
-        builder="ganfit_core.texture.pca:build_texture_pca",
+        builder="ganfit_core.pipelines.uv_extract:build_texture_pca",
+        builder_version=2,  # 2: skin-only UV maps (hair, background, eyes, mouth interior masked out)
         source_subdir="london-faces",
         sources=("london-faces/neutral_front/", "london-faces/smiling_front/", "london-faces/canada/"),
         requires=("ict_face_model", "faceapi_tiny_detector", "faceapi_landmark68"),
         # Float pipeline (JPEG decoding, fitting, PCA): the bytes differ between machines and library
-        # versions; these three earlier builds are known good (f4939f08: the first pin, ebc99d72: a
-        # fresh machine, 97a62ec1: this project's machines).
-        accept_sha256=(
-            "f4939f085e30d916f365d6655a96093e40d2f502095908724687d8b3df77e3b0",
-            "ebc99d72faee1cb68296964b239c49fa67cc16f5452ccc2ffc3d6ba732569443",
-            "97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",
-        ),
+        # versions, so the file is checked by provenance and content fingerprint.
         tolerance=1e-2,
         licence="CC BY 4.0 (derived from the Face Research Lab London Set and Young Adult White Faces; "
         "attribution in the file's metadata)",
         description="PCA texture prior: mean + 64 components of 256x256 ICT UV albedo maps unwrapped from "
-        "the london-faces photos (training identities only)",
+        "the london-faces photos, skin only (hair, background, eyes, mouth interior masked out and "
+        "completed; training identities only)",
     ),
     AssetSpec(
         name="texture_gan",

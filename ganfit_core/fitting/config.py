@@ -50,8 +50,13 @@ class FitConfig:
 
     Defaults are the app's and CLI's default fit, chosen with ``bench/fit.py`` and visual checks
     on photos: about 15 s of CPU time (one thread) at 224 px, i.e. within 30 s on a 2-core CPU.
-    The texture regulariser (0.1) keeps unconstrained texels (hair line, ears, neck) near the prior's
-    mean; the detail stage (30 steps) adds per-texel photo detail inside the face-skin mask.
+    The texture regulariser (0.01; a typical face of the 64-mode PCA prior has ``|z|^2`` about 50,
+    and 0.1 pulled every albedo back to the light mean face, darker skin most) keeps the latent
+    plausible; the texture starts from the prior fitted to the photo's visible skin
+    (``texture_init_from_photo``); the detail stage (30 steps) adds per-texel photo detail on the
+    skin texels the photo shows (``detail_skin_mask``). The exposure prior (``light_reg_weight``)
+    keeps the face's mean shading near the level the texture prior was built at, so a subject's skin
+    tone goes into the albedo rather than into the light.
     """
 
     # --- model, prior, devices -------------------------------------------------------------------
@@ -125,11 +130,19 @@ class FitConfig:
                                      "blendshape by its displacement", *_WEIGHT)
     expression_symmetry_weight: float = _f(0.1, "weight of (left - right)^2 over the _L/_R blendshape pairs",
                                            *_WEIGHT)
-    texture_reg_weight: float = _f(0.1, "texture prior regulariser weight", *_WEIGHT)
+    texture_reg_weight: float = _f(0.01, "texture prior regulariser weight", *_WEIGHT)
     focal_reg_weight: float = _f(1e-2, "(log focal - initial)^2 regulariser weight", *_WEIGHT)
     detail_smooth_weight: float = _f(10.0, "detail layer smoothness weight", *_WEIGHT)
     detail_symmetry_weight: float = _f(0.1, "detail layer left/right symmetry weight", *_WEIGHT)
     detail_resolution: int = _f(256, "side of the detail layer (UV texels)", 32, 1024)
+    detail_skin_mask: float = _f(1.0, "how strictly the detail stage keeps photo detail to the skin texels "
+                                 "the photo shows (not hair, background, eyes, mouth interior): 0 anywhere, "
+                                 "1 skin only", 0.0, 1.0)
+    texture_init_from_photo: float = _f(1.0, "start the texture latent from the prior fitted to the photo's "
+                                        "visible skin (x this factor; 0: the prior's own start)", 0.0, 1.0)
+    light_reg_weight: float = _f(10.0, "exposure prior: (mean shading over the visible face - 1)^2 per "
+                                 "colour; 1 is the level the texture priors' albedos are normalised to, so "
+                                 "skin tone stays in the albedo", *_WEIGHT)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):

@@ -42,6 +42,7 @@ from ganfit_core.fitting.init import StartInfo, initial_state
 from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
+from ganfit_core.fitting.photo_texture import detail_skin_mask, initial_texture_latent
 from ganfit_core.fitting.quality import FitQuality, assess_fit
 from ganfit_core.fitting.target import TargetTensors, stack_target_tensors, target_tensors
 from ganfit_core.fitting.types import (
@@ -108,6 +109,19 @@ def fit(
     last_losses: dict[str, float] = {}  # last value of every term seen (terms of earlier stages too)
     for stage_index, (stage, steps) in enumerate(stages):
         stage_start = time.perf_counter()
+        if stage == "full" and config.texture_init_from_photo > 0:
+            latent, warning = initial_texture_latent(params, ctx, tgt)
+            if latent is not None:
+                with torch.no_grad():
+                    params.texture_latent.copy_(config.texture_init_from_photo * latent)
+            if warning is not None:
+                warnings.append(warning)
+        if stage == "detail":
+            mask, warning = detail_skin_mask(params, ctx, tgt, config)
+            if mask is not None:
+                params.set_detail_mask(mask)
+            if warning is not None:
+                warnings.append(warning)
         # After a hypothesis search the rigid problem is solved already: the rigid stage only
         # refines it (and frees the focal length), at the refine rate, so Adam's first full-size
         # steps do not throw the pose off its optimum.

@@ -21,6 +21,7 @@ __all__ = [
     "texture_smoothness",
     "texture_symmetry",
     "face_size",
+    "exposure_prior",
 ]
 
 
@@ -150,3 +151,31 @@ def texture_smoothness(texture: torch.Tensor) -> torch.Tensor:
 def texture_symmetry(texture: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between ``texture (B, H, W, C)`` and its mirror across ``u = 0.5``."""
     return (texture - texture.flip(2)).pow(2).mean()
+
+
+def exposure_prior(vertices_cam: torch.Tensor, faces: torch.Tensor, sh: torch.Tensor,
+                   level: float = 1.0) -> torch.Tensor:
+    """Squared distance of the face's mean shading from ``level``, summed over colours, batch mean.
+
+    The mean is over the mesh's vertices weighted by how much they face the camera (``max(0, -n_z)``
+    of the camera-space unit normal: a projected-area weight), so every SH band counts, not only the
+    constant one (band 2's ``3 z^2 - 1`` alone can darken a frontal face).
+
+    Args:
+        vertices_cam: (B, V, 3) camera-space vertices, mm (detach them to leave the shape alone).
+        faces: (F, 3) triangles; sh: (B, 9, 3) SH lighting.
+
+    Example:
+        >>> from ganfit_core.render.lighting import ambient_sh
+        >>> v = torch.tensor([[[0.0, 0, 500], [0, 1, 500], [1, 0, 500]]])
+        >>> round(float(exposure_prior(v, torch.tensor([[0, 1, 2]]), ambient_sh(1, 0.8))), 4)
+        0.12
+    """
+    from ganfit_core.render.lighting import sh_shading
+    from ganfit_core.render.normals import vertex_normals
+
+    normals = vertex_normals(vertices_cam, faces)
+    weight = (-normals[..., 2]).clamp_min(0.0)  # (B, V)
+    shading = sh_shading(normals, sh)  # (B, V, 3)
+    mean = (shading * weight[..., None]).sum(1) / weight.sum(1).clamp_min(1e-6)[:, None]
+    return (mean - level).pow(2).sum(-1).mean()

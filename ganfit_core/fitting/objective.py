@@ -100,6 +100,12 @@ def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: Target
         composite = out.image + (1.0 - out.mask) * tgt.image
         if stage in ("full", "detail"):
             terms.update(_photometric_terms(stage, params, ctx, tgt, config, composite))
+            if config.light_reg_weight > 0:
+                # Exposure prior: the mean shading over the visible face near the level (1) the
+                # texture priors' albedos were normalised to (the UV data set divides each photo's
+                # shading out at mean 1), so skin tone and colour cast go to the albedo, not the light.
+                terms["light_reg"] = config.light_reg_weight * L.exposure_prior(
+                    cam_vertices.detach(), model.faces, params.sh)
     total = torch.stack(list(terms.values())).sum() if terms else torch.zeros((), device=ctx.device)
     terms["total"] = total
     return terms, composite

@@ -131,6 +131,9 @@ class FaceParameters(nn.Module):
         self.sh = nn.Parameter(ambient_sh(batch, light_level, device=device))
         self.texture_latent = nn.Parameter(texture_latent.detach().clone().float())
         self.detail = nn.Parameter(torch.zeros(rows, detail_resolution, detail_resolution, 3, **zeros))
+        # Where the detail layer applies (rows, D, D, 1) in [0, 1]; all ones until set_detail_mask.
+        mask_shape = (rows, detail_resolution, detail_resolution, 1)
+        self.register_buffer("detail_mask", torch.ones(mask_shape, **zeros))
         self.register_buffer("focal0", focal0.detach().clone().float().to(device))
         self.register_buffer("depth0", depth0.detach().clone().float().to(device))
         self.register_buffer("principal", principal.detach().clone().float().to(device))
@@ -176,12 +179,20 @@ class FaceParameters(nn.Module):
         """Model-space vertices (B, V, 3) mm -> camera space (B, V, 3) mm."""
         return vertices @ self.rotation_matrix().transpose(1, 2) + self.translation()[:, None, :]
 
+    @torch.no_grad()
+    def set_detail_mask(self, mask: torch.Tensor) -> None:
+        """Restrict the detail layer to ``mask`` (B, D, D) in [0, 1] (D = the detail resolution)."""
+        expected = tuple(self.detail.shape[:3])
+        if tuple(mask.shape) != expected:
+            raise ValueError(f"detail mask: expected shape {expected}, got {tuple(mask.shape)}")
+        self.detail_mask.copy_(mask.clamp(0.0, 1.0).unsqueeze(-1))
+
     def texture(self, base: torch.Tensor) -> torch.Tensor:
-        """Prior texture (B, R, R, 3) (or (1, R, R, 3), shared) plus the (upsampled) detail layer,
+        """Prior texture (B, R, R, 3) (or (1, R, R, 3), shared) plus the (masked, upsampled) detail layer,
         clamped to [0, 1]; (B, R, R, 3), the shared texture repeated when ``shared_views``."""
         out = base
         if self.detail.shape[1] > 0:
-            detail = self.detail
+            detail = self.detail * self.detail_mask
             if detail.shape[1] != base.shape[1]:
                 detail = F.interpolate(detail.permute(0, 3, 1, 2), size=base.shape[1:3], mode="bilinear",
                                        align_corners=False).permute(0, 2, 3, 1)

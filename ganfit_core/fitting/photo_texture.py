@@ -1,0 +1,102 @@
+"""The photo's skin in UV space, for the fit: the texture latent's start and the detail layer's mask.
+
+Both unwrap the target crop with the geometry and camera fitted so far
+(:func:`ganfit_core.texture.unwrap.unwrap_photo`) and keep only the skin texels
+(:func:`ganfit_core.texture.skin.select_skin`: not hair, background, eyes, mouth interior or an
+occluder):
+
+- :func:`initial_texture_latent` (before the ``full`` stage): the shading-free albedo of the visible
+  skin (SH shading at mean 1 divided out, as in the UV data set the priors were built on), mirrored
+  where the other side is seen, projected onto a prior that can project (PCA: weighted least
+  squares). The fit then starts from the prior fitted to the visible skin, at the subject's skin
+  tone, instead of from the mean face.
+- :func:`detail_skin_mask` (before the ``detail`` stage): the detail layer applies only on skin the
+  photo shows (and its mirror where the photo shows neither side's counterpart), never where the
+  prior's albedo must stay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ganfit_core.fitting.config import FitConfig
+from ganfit_core.fitting.context import FitContext
+from ganfit_core.fitting.params import FaceParameters
+from ganfit_core.fitting.target import TargetTensors
+
+__all__ = ["detail_skin_mask", "initial_texture_latent"]
+
+
+def _unwrap_target(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
+                   view: int = 0):
+    """(sampled, layout, landmarks) of target crop ``view`` unwrapped at ``resolution`` texels."""
+    from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
+
+    model = ctx.model
+    vertices = params.to_camera_space(model(params.identity_rows(), params.expression))[view]
+    vertices = vertices.double().cpu().numpy()
+    camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
+    layout = uv_layout(model.faces.cpu().numpy(), model.uvs.cpu().numpy(), model.uv_faces.cpu().numpy(),
+                       resolution)
+    sampled = unwrap_photo(tgt.image[view].double().cpu().numpy(), vertices, layout,
+                           float(camera.focal[view]), tuple(float(c) for c in camera.principal[view]))
+    return sampled, layout, tgt.landmarks[view].double().cpu().numpy()
+
+
+def _skin_inputs(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
+                 view: int) -> tuple:
+    """(sampled, landmarks, uv mask) of view ``view``: the arguments of the skin-mask functions."""
+    sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, resolution, view)
+    return sampled, landmarks, layout.mask
+
+
+@torch.no_grad()
+def initial_texture_latent(params: FaceParameters, ctx: FitContext,
+                           tgt: TargetTensors) -> tuple[torch.Tensor | None, str | None]:
+    """The prior's latent (1, L) of the visible skin's albedo, or ``(None, reason)`` when not available.
+
+    Needs a prior with ``project(textures, weights)`` (the PCA prior); others keep their start
+    (``(None, None)``).
+    """
+    from ganfit_core.texture.skin import select_skin
+    from ganfit_core.texture.unwrap import mirror_fill, remove_shading
+
+    prior = ctx.prior
+    if not hasattr(prior, "project"):
+        return None, None
+    try:
+        sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, int(prior.resolution))
+        skin = select_skin(sampled, landmarks, layout.mask)
+        albedo, _ = remove_shading(sampled, skin=skin)
+    except ValueError as exc:
+        return None, f"texture start: the prior's mean (the photo's skin could not be unwrapped: {exc})"
+    weight = sampled.weight * np.clip(skin, 0.0, 1.0)
+    albedo, weight = mirror_fill(np.where(weight[..., None] > 0, albedo, 0.0), weight)
+    textures = torch.from_numpy(albedo).to(params.texture_latent)[None]
+    weights = torch.from_numpy(weight).to(params.texture_latent)[None]
+    return prior.project(textures, weights), None
+
+
+@torch.no_grad()
+def detail_skin_mask(params: FaceParameters, ctx: FitContext, tgt: TargetTensors,
+                     config: FitConfig) -> tuple[torch.Tensor | None, str | None]:
+    """The detail layer's mask (1, D, D) in [0, 1] for the current fit, and a warning if it fell back.
+
+    ``config.detail_skin_mask`` s blends it with 1: ``1 - s (1 - skin)``. Returns ``(None, None)``
+    when there is no detail layer or ``s`` is 0; ``(None, warning)`` when the photo shows too little
+    skin to model its colour (the detail layer then applies everywhere, as with ``s = 0``).
+    """
+    from ganfit_core.texture.skin import detail_mask_from_unwrapped
+
+    resolution = params.detail.shape[1]
+    strength = float(config.detail_skin_mask)
+    if resolution == 0 or strength == 0.0:
+        return None, None
+    try:  # a detail layer shared by several photos applies where any of them shows skin
+        skin = np.max([detail_mask_from_unwrapped(*_skin_inputs(params, ctx, tgt, resolution, view))
+                       for view in range(tgt.image.shape[0])], axis=0)
+    except ValueError as exc:
+        return None, f"detail stage: photo detail not restricted to skin ({exc})"
+    mask = 1.0 - strength * (1.0 - np.clip(skin, 0.0, 1.0))
+    return torch.from_numpy(mask).to(params.detail)[None], None
