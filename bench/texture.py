@@ -10,6 +10,9 @@ PSNR (dB) over the texels the photo saw well (weight > 0.5, on the UV charts). P
 squares (closed form); every prior (PCA included, for comparison): Adam on the latent for
 ``--steps`` steps minimising the masked MSE plus ``1e-4 x`` the prior's regulariser.
 
+**Completion** (same maps): the latent is fitted (Adam, as above) to the UV map's u < 0.5 half only
+and PSNR is taken on the hidden u >= 0.5 half.
+
 Part 2, **photo fits** (needs the fitting engine and the photos; ``--fit-photos 0`` skips it): for
 held-out photos, ``ganfit_core.fitting.engine.fit`` with each prior at the default FitConfig (and, for
 the last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
@@ -104,6 +107,11 @@ def projection_table(data_dir: Path, priors: list[str], steps: int, limit: int |
             out = prior.decode(prior.project(target, mask.float()))
             res["psnr_lstsq_db"] = _mean_psnr(out.numpy(), target.numpy(), mask.numpy())
             res["lstsq_s"] = round(time.perf_counter() - start, 2)
+        # Completion: fit the subject's right half of the UV map (u < 0.5), score the left half.
+        half = torch.zeros_like(mask)
+        half[:, :, : target.shape[2] // 2] = True
+        out = project_by_optimisation(prior, target, mask & half, steps)
+        res["completion_psnr_db"] = _mean_psnr(out.numpy(), target.numpy(), (mask & ~half).numpy())
         start = time.perf_counter()
         out = project_by_optimisation(prior, target, mask, steps)
         res["psnr_opt_db"] = _mean_psnr(out.numpy(), target.numpy(), mask.numpy())
@@ -162,6 +170,123 @@ def fit_table(source: Path, priors: list[str], photos: int, detail_steps: int) -
     return rows
 
 
+def pick_identities(source: Path, count: int) -> list[str]:
+    """``count`` held-out London identities (numbers) of different skin tones: round-robin over the
+    ethnicity groups of london_info.csv (black, east_asian, west_asian, white), numbers ascending."""
+    from _freeview import ethnicity_groups
+
+    from ganfit_core.texture.dataset import heldout_stems
+
+    groups = ethnicity_groups(source)
+    numbers = sorted({s.split("_")[0] for s in heldout_stems() if "_" in s})
+    by_group: dict[str, list[str]] = {}
+    for n in numbers:
+        by_group.setdefault(groups.get(f"london-{n}", "unknown"), []).append(n)
+    order = [by_group[g] for g in sorted(by_group)]
+    picked: list[str] = []
+    while len(picked) < count and any(order):
+        for members in order:
+            if members and len(picked) < count:
+                picked.append(members.pop(0))
+    return picked
+
+
+def freeview_table(source: Path, priors: list[str], count: int, grid: Path | None,
+                   detail_steps: int | None) -> tuple[list[dict], list[dict]]:
+    """Part 3: fit each identity's neutral photo; score re-renders under neutral light against the
+    person's other (smiling) photo with dlib's recogniser; skin tone of the albedo per group."""
+    from _freeview import cosine, dlib_descriptor, ethnicity_groups, load_dlib, render_view, srgb_to_lab
+    from PIL import Image
+
+    from ganfit_core.fitting.config import FitConfig
+    from ganfit_core.fitting.engine import fit, run_to_end
+    from ganfit_core.fitting.target import prepare_target
+    from ganfit_core.render.lighting import SH_BAND0
+    from ganfit_core.texture.skin import landmark_regions
+
+    models = load_dlib()
+    if models is None:
+        raise SystemExit("part 3 needs dlib-bin and face-recognition-models (requirements-test.txt); "
+                         "or run with --views 0")
+    groups = ethnicity_groups(source)
+    numbers = pick_identities(source, count)
+    from ganfit_core.model.morphable import load_morphable_model
+
+    landmark_idx = load_morphable_model("face").landmark_indices.numpy()
+    refs, photos = {}, {}
+    for n in numbers:
+        photos[n] = prepare_target(source / "neutral_front" / f"{n}_03.jpg", resolution=224)
+        other = prepare_target(source / "smiling_front" / f"{n}_08.jpg", resolution=224)
+        refs[n] = dlib_descriptor(models, other.image, other.landmarks)
+    same = [cosine(dlib_descriptor(models, photos[n].image, photos[n].landmarks), refs[n]) for n in numbers]
+    diff = [cosine(dlib_descriptor(models, photos[a].image, photos[a].landmarks), refs[b])
+            for a in numbers for b in numbers if a != b]
+    rows: list[dict] = [{"prior": "photo vs other photo", "in_view": round(statistics.mean(same), 3)},
+                        {"prior": "different people", "in_view": round(statistics.mean(diff), 3)}]
+    tone: list[dict] = []
+    grid_rows = []
+    for name in priors:
+        config = FitConfig(texture_prior=name) if detail_steps is None else FitConfig(
+            texture_prior=name, detail_steps=detail_steps)
+        scores: dict[str, list[float]] = {"in_view": [], "frontal": [], "yaw35": []}
+        for n in numbers:
+            target = photos[n]
+            result = run_to_end(fit(target, config))
+            in_view = dlib_descriptor(models, result.render, target.landmarks)
+            scores["in_view"].append(cosine(in_view, refs[n]))
+            views = {}
+            for key, yaw in (("frontal", 0.0), ("yaw35", 35.0), ("yaw70", 70.0)):
+                image, lms = render_view(result.vertices, result.faces, result.uvs, result.uv_faces,
+                                         result.texture, landmark_idx, yaw)
+                views[key] = image
+                if key in scores:  # not at 70 degrees: dlib's 68-point predictor is not made for profiles
+                    scores[key].append(cosine(dlib_descriptor(models, image, lms), refs[n]))
+                if key == "frontal":
+                    frontal_lms = lms
+            # Skin tone: cheeks/nose of the photo (normalised by the fitted exposure, the SH DC
+            # level per channel) vs the same region of the albedo rendered frontally under neutral light.
+            ys, xs = np.mgrid[0:224, 0:224]
+            grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
+            ref_photo = landmark_regions(target.landmarks.astype(np.float64), grid_px).reference
+            photo_rgb = (target.image.reshape(-1, 3)[ref_photo] / 255.0).mean(0)
+            exposure = np.asarray(result.face.sh)[0] * SH_BAND0
+            ys, xs = np.mgrid[0:256, 0:256]
+            grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
+            ref_render = landmark_regions(frontal_lms, grid_px).reference
+            albedo_rgb = (views["frontal"].reshape(-1, 3)[ref_render] / 255.0).mean(0)
+            lab_albedo = srgb_to_lab(albedo_rgb)
+            lab_photo = srgb_to_lab(np.clip(photo_rgb / np.maximum(exposure, 1e-3), 0, 1))
+            lab_raw = srgb_to_lab(photo_rgb)
+            tone.append({"prior": name, "identity": n, "group": groups.get(f"london-{n}", "?"),
+                         "dE76": float(np.linalg.norm(lab_albedo - lab_photo)),
+                         "dL": float(lab_albedo[0] - lab_photo[0]),
+                         "dE76_raw": float(np.linalg.norm(lab_albedo - lab_raw)),
+                         "dL_raw": float(lab_albedo[0] - lab_raw[0]),
+                         "exposure": [round(float(e), 3) for e in exposure]})
+            if grid is not None and name == priors[-1]:
+                tiles = [np.asarray(Image.fromarray(a).resize((256, 256), Image.Resampling.BILINEAR))
+                         for a in (target.image, result.render)]
+                uv = np.asarray(Image.fromarray(result.texture).resize((256, 256), Image.Resampling.BOX))
+                row = [*tiles, views["frontal"], views["yaw35"], views["yaw70"], uv]
+                grid_rows.append(np.concatenate(row, 1))
+        rows.append({"prior": name, **{k: round(statistics.mean(v), 3) for k, v in scores.items()}})
+    if grid is not None and grid_rows:
+        grid.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.concatenate(grid_rows, 0)).save(grid)
+    return rows, tone
+
+
+def tone_by_group(tone: list[dict]) -> list[dict]:
+    """Mean ΔE (CIE76) and signed ΔL* (albedo minus photo; > 0 = lightened) per prior and group."""
+    out = []
+    for key in sorted({(t["prior"], t["group"]) for t in tone}):
+        items = [t for t in tone if (t["prior"], t["group"]) == key]
+        out.append({"prior": key[0], "group": key[1], "n": len(items),
+                    **{k: round(statistics.mean(t[k] for t in items), 2)
+                       for k in ("dE76", "dL", "dE76_raw", "dL_raw")}})
+    return out
+
+
 def _print(rows: list[dict], title: str) -> None:
     print(title)
     keys: list[str] = []
@@ -185,6 +310,14 @@ def main() -> None:
                         help="also fit the last prior with a detail stage of this many steps")
     parser.add_argument("--source", type=Path, default=Path(os.environ.get("GANFIT_SOURCE_DIR", "../shared"))
                         / "london-faces")
+    parser.add_argument("--views", type=int, default=8,
+                        help="held-out identities of different skin tones for part 3 (free view, skin tone); "
+                        "0 skips")
+    parser.add_argument("--view-priors", default="pca", help="priors fitted in part 3")
+    parser.add_argument("--view-detail-steps", type=int, default=None,
+                        help="detail steps in part 3 (default: FitConfig's)")
+    parser.add_argument("--grid", type=Path, default=Path("bench/results/texture_grid.png"),
+                        help="picture grid of part 3: photo, in-view render, frontal, 35°, 70°, UV map")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -197,12 +330,23 @@ def main() -> None:
     if args.fit_photos > 0:
         fits = fit_table(args.source, priors, args.fit_photos, args.detail_steps)
         _print(fits, f"Photo fits, {args.fit_photos} held-out photos (default FitConfig; face mask)")
+    views: list[dict] = []
+    tone: list[dict] = []
+    if args.views > 0:
+        view_priors = [p.strip() for p in args.view_priors.split(",") if p.strip()]
+        views, tone = freeview_table(args.source, view_priors, args.views, args.grid, args.view_detail_steps)
+        _print(views, f"Identity (dlib cosine vs the person's other photo), {args.views} held-out "
+               "identities, re-rendered under neutral light")
+        _print(tone_by_group(tone), "Skin tone of the albedo vs the photo normalised by the fitted exposure "
+               "(ΔE76, ΔL*: + = lightened; _raw: vs the photo as is)")
+        print(f"grid: {args.grid}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "machine": {"cpu": platform.processor() or platform.machine(), "threads": args.threads,
                         "torch": torch.__version__},
-            "projection": projection, "fits": fits,
+            "projection": projection, "fits": fits, "views": views, "tone": tone,
+            "tone_by_group": tone_by_group(tone),
         }, indent=2) + "\n")
 
 

@@ -116,13 +116,14 @@ _SPECS: tuple[AssetSpec, ...] = (
     AssetSpec(
         name="texture_pca",
         filename="texture_pca.safetensors",
-        sha256="97a62ec114ba1ccf79a52dae9644ec97e4cdda835027f4cc20548a0d2bc17e5c",
-        builder="ganfit_core.texture.pca:build_texture_pca",
+        sha256="22194b42fbe7b113b94ff2d44c10b60819717054b9f5f8e1d8c2c6be62b77839",
+        builder="ganfit_core.pipelines.uv_extract:build_texture_pca",
         source_subdir="london-faces",
         licence="CC BY 4.0 (derived from the Face Research Lab London Set and Young Adult White Faces; "
         "attribution in the file's metadata)",
         description="PCA texture prior: mean + 64 components of 256x256 ICT UV albedo maps unwrapped from "
-        "the london-faces photos (training identities only)",
+        "the london-faces photos, skin only (hair, background, eyes, mouth interior masked out and "
+        "completed; training identities only)",
     ),
     AssetSpec(
         name="texture_gan",

@@ -1,7 +1,7 @@
 """Texture-prior tools: ``python -m ganfit_core.texture {extract,pca,train,synthetic} ...``.
 
-- ``extract --source DIR --out DIR [--resolution 256] [--limit N]``: photos -> UV data set
-  (``uv_textures.safetensors`` + ``contact_sheet.png`` + ``weights_sheet.png``).
+- photos -> UV data set: ``python -m ganfit_core.pipelines.uv_extract --source DIR --out DIR`` (the
+  extraction needs the fitting engine, which this package never imports).
 - ``pca --data DIR --out FILE [--components 64]``: PCA prior from a data set's training split.
 - ``train --data DIR --out DIR --config tiny|full [--steps N] [--resume]``: train the GAN prior.
 - ``synthetic --out DIR [--count N] [--resolution R]``: a synthetic data set for smoke tests.
@@ -13,39 +13,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from dataclasses import replace
 from pathlib import Path
-
-
-def _extract(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-    from PIL import Image
-
-    from ganfit_core.texture.dataset import DATASET_FILENAME, contact_sheet, extract_dataset, save_uv_dataset
-
-    torch.set_num_threads(1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-
-    def report(done: int, total: int, stem: str) -> None:
-        print(f"\r[{done}/{total}] {stem}  {time.perf_counter() - start:.0f}s", end="", flush=True)
-
-    data = extract_dataset(Path(args.source), resolution=args.resolution, limit=args.limit, progress=report)
-    print()
-    save_uv_dataset(data, out / DATASET_FILENAME)
-    Image.fromarray(contact_sheet(data.textures)).save(out / "contact_sheet.png")
-    weights = np.repeat(data.weights[..., None], 3, axis=-1)
-    Image.fromarray(contact_sheet(weights, size=64)).save(out / "weights_sheet.png")
-    rms = np.asarray(data.info["fit_rms_px"])
-    seconds = time.perf_counter() - start
-    print(f"{len(data)} textures at {data.resolution}x{data.resolution} in {seconds:.1f}s; "
-          f"landmark RMS median {np.median(rms):.2f}px; skipped {len(data.info['skipped'])}: "
-          f"{data.info['skipped'][:5]}")
-    print(f"wrote {out / DATASET_FILENAME}")
-    return 0
 
 
 def _pca(args: argparse.Namespace) -> int:
@@ -99,12 +68,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ganfit_core.texture",
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("extract", help="photos -> UV texture data set")
-    p.add_argument("--source", required=True, help="the london-faces folder")
-    p.add_argument("--out", required=True, help="output folder (git-ignored!)")
-    p.add_argument("--resolution", type=int, default=256)
-    p.add_argument("--limit", type=int, default=None, help="only the first N photos")
-    p.set_defaults(func=_extract)
     p = sub.add_parser("pca", help="fit the PCA prior on a data set's training split")
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True, help="output .safetensors file")

@@ -1,48 +1,33 @@
-"""The UV texture data set: photos -> aligned UV albedo maps, stored as one safetensors file.
+"""The UV texture data set: aligned UV albedo maps of photos, stored as one safetensors file.
 
-Extraction (``python -m ganfit_core.texture extract --source DIR --out DIR``), per photo:
-
-1. load, detect the face and its 68 landmarks, crop (:func:`ganfit_core.fitting.target.prepare_target`);
-2. fit pose, focal length, identity and expression to the landmarks with the fitting engine's
-   landmark stages (``rigid`` + ``shape``; :func:`geometry_config`);
-3. downscale the photo so the face is about ``resolution`` pixels wide (the UV map's texel density)
-   and map the fit's crop camera to it;
-4. unwrap the visible pixels into UV space, divide out estimated SH shading, fill poorly seen texels
-   from the mirrored side (:mod:`ganfit_core.texture.unwrap`).
-
-Then, over the whole set: texels seen in no photo (nor their mirror) blend into the set's mean
-(weighted by confidence), and texels outside the UV charts copy their nearest chart texel.
+This module is pure data (no fitting engine): the file format, the identity split, contact sheets
+and a synthetic set for tests. The extraction from photos needs the fitter and lives above both
+packages, in :mod:`ganfit_core.pipelines.uv_extract`
+(``python -m ganfit_core.pipelines.uv_extract --source DIR --out DIR``).
 
 File layout (``uv_textures.safetensors``): ``textures`` (N, R, R, 3) uint8 (row 0 at v = 1),
-``weights`` (N, R, R) uint8 confidence (255 = seen head-on; after mirroring), ``uv_mask`` (R, R)
-uint8 (1 on the mesh's UV charts); metadata ``ganfit`` (JSON): stems, identities, resolution,
-source attribution, per-photo landmark RMS. Built files are derived from CC BY 4.0 photos: they stay
-in git-ignored folders, and publishing them needs the attribution in :data:`ATTRIBUTION`.
-
-Trade-offs (CPU budget: all 204 photos in a few minutes on 2 cores, about 0.7 s of CPU a photo):
-geometry comes from landmarks only (no photometric stage), lighting is estimated per photo by SH
-least squares on the unwrapped colours assuming one skin albedo (not by the engine's lighting
-stage), and the resolution defaults to 256 texels. Deterministic for a given code version (one
-thread, fixed seeds); ``info["seconds"]`` is the only field that changes between runs.
+``weights`` (N, R, R) uint8 confidence of the photo colour (255 = skin seen head-on; after
+mirroring), ``uv_mask`` (R, R) uint8 (1 on the mesh's UV charts); metadata ``ganfit`` (JSON): stems,
+identities, resolution, source attribution, per-photo landmark RMS, ``format``.
+``format`` 1: unmasked unwrapping (hair/background kept, weight = visibility x viewing angle);
+``format`` 2 (current): per-texel skin selection -- ``weights`` is 0 on hair, background, eyes,
+mouth interior and occluders, and ``textures`` there are completed from the set's mean at the
+person's skin tone by multi-band blending. Same tensors, names and dtypes in both formats.
+Built files are derived from CC BY 4.0 photos: they stay in git-ignored folders, and publishing them
+needs the attribution in :data:`ATTRIBUTION`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from scipy import ndimage
-
-if TYPE_CHECKING:
-    from ganfit_core.fitting.config import FitConfig
 
 __all__ = [
     "ATTRIBUTION",
@@ -51,7 +36,6 @@ __all__ = [
     "list_photos",
     "identity_of",
     "heldout_stems",
-    "extract_dataset",
     "save_uv_dataset",
     "load_uv_dataset",
     "synthetic_uv_dataset",
@@ -67,8 +51,6 @@ ATTRIBUTION = (
     "CC BY 4.0."
 )
 _META_KEY = "ganfit"
-STUDIO_FOV_DEG = 8.0  # horizontal field of view across the face crop the geometry fit starts from
-_MIN_TOTAL_WEIGHT = 0.5  # summed confidence over the set below which a texel counts as never seen
 _HELDOUT_FILE = "heldout.txt"
 
 
@@ -176,7 +158,7 @@ def load_uv_dataset(path: Path) -> UVDataset:
         path = path / DATASET_FILENAME
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no UV data set here; build one with "
-                                "`python -m ganfit_core.texture extract --source DIR --out DIR`")
+                                "`python -m ganfit_core.pipelines.uv_extract --source DIR --out DIR`")
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads((f.metadata() or {})[_META_KEY])
         tensors = {k: f.get_tensor(k) for k in ("textures", "weights", "uv_mask")}
@@ -184,141 +166,6 @@ def load_uv_dataset(path: Path) -> UVDataset:
     identities = tuple(meta.pop("identities"))
     mask = tensors["uv_mask"].astype(bool)
     return UVDataset(tensors["textures"], tensors["weights"], mask, stems, identities, meta)
-
-
-# --------------------------------------------------------------------------------------------
-# Extraction from photos
-
-
-@dataclass(frozen=True)
-class _Unwrapped:
-    albedo: np.ndarray  # (R, R, 3) float64
-    weight: np.ndarray  # (R, R) float64
-    rms_px: float
-
-
-def geometry_config() -> FitConfig:
-    """The fitting engine's settings used for the data set: its landmark stages only (rigid + shape).
-
-    The studio portraits were taken with a long lens: starting from a narrow field of view
-    (``STUDIO_FOV_DEG`` across the face crop) keeps the perspective weak, so the cheeks are seen
-    nearly head-on (a 40 degree start loses about 12 % of the well-seen texels).
-    """
-    from ganfit_core.fitting.config import FitConfig
-
-    return FitConfig(full_steps=0, detail_steps=0, preview_every=0, texture_prior="simple", device="cpu",
-                     renderer="torch", seed=0, initial_fov_deg=STUDIO_FOV_DEG)
-
-
-def _unwrap_one(path: Path, context, config: FitConfig, layout, *, target_face_px: float) -> _Unwrapped:
-    """Detect, fit (engine landmark stages) and unwrap one photo (see the module docstring)."""
-    from PIL import Image
-
-    from ganfit_core.face.image_io import load_image
-    from ganfit_core.fitting.engine import fit, run_to_end
-    from ganfit_core.fitting.target import prepare_target
-    from ganfit_core.texture.unwrap import mirror_fill, project_points, remove_shading, unwrap_photo
-
-    image = load_image(path)
-    target = prepare_target(image, resolution=config.render_size)
-    result = run_to_end(fit(target, config, context=context))
-    rotation = result.camera.rotation.astype(np.float64)
-    translation = result.camera.translation.astype(np.float64)
-    vertices_cam = result.vertices.astype(np.float64) @ rotation.T + translation
-    # The fit's camera lives in crop pixels; crop -> photo is an axis-aligned scale + shift.
-    crop_to_photo = np.asarray(target.crop_to_photo, dtype=np.float64)
-    crop_scale = float(crop_to_photo[0, 0])
-    focal_crop = result.camera.focal
-    principal_crop = result.camera.principal.astype(np.float64)
-    landmarks_crop = project_points(vertices_cam[context.model.landmark_indices.cpu().numpy()], focal_crop,
-                                    tuple(principal_crop))
-    rms_crop = float(np.sqrt(((landmarks_crop - target.landmarks) ** 2).sum(1).mean()))
-
-    # Work on the photo downscaled so the face is about target_face_px wide (the texel density).
-    landmarks = target.landmarks.astype(np.float64) * crop_scale
-    jaw_px = float(np.linalg.norm(landmarks[16] - landmarks[0]))
-    scale = min(1.0, target_face_px / max(jaw_px, 1.0))
-    height, width = image.shape[:2]
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    work = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BOX), dtype=np.float64) / 255.0
-    sx, sy = size[0] / width, size[1] / height
-    focal = focal_crop * crop_scale * sx
-    principal = ((crop_scale * principal_crop[0] + crop_to_photo[0, 2]) * sx,
-                 (crop_scale * principal_crop[1] + crop_to_photo[1, 2]) * sy)
-    sampled = unwrap_photo(work, vertices_cam, layout, focal, principal)
-    albedo, _ = remove_shading(sampled)
-    albedo, weight = mirror_fill(albedo, sampled.weight)
-    return _Unwrapped(albedo, weight, rms_crop * crop_scale)
-
-
-def extract_dataset(
-    source_dir: Path,
-    *,
-    resolution: int = 256,
-    limit: int | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
-) -> UVDataset:
-    """Build the UV data set from the London/Canada face photos under ``source_dir`` (deterministic).
-
-    Args:
-        source_dir: the ``london-faces`` folder (with ``neutral_front/``, ``smiling_front/``, ``canada/``).
-        resolution: UV map side in texels.
-        limit: use only the first ``limit`` photos (quick checks).
-        progress: called as ``progress(done, total, stem)`` after each photo.
-    """
-    from ganfit_core.fitting.engine import build_context
-    from ganfit_core.texture.unwrap import fill_outside, uv_layout
-
-    photos = list_photos(source_dir)[:limit]
-    config = geometry_config()
-    context = build_context(config)
-    model = context.model
-    layout = uv_layout(model.faces.cpu().numpy(), model.uvs.cpu().numpy(), model.uv_faces.cpu().numpy(),
-                       resolution)
-    start = time.perf_counter()
-    results: list[_Unwrapped] = []
-    skipped: list[str] = []
-    kept: list[Path] = []
-    for i, path in enumerate(photos):
-        try:
-            results.append(_unwrap_one(path, context, config, layout, target_face_px=1.0 * resolution))
-            kept.append(path)
-        except ValueError as exc:  # no face found, or too little of it seen
-            skipped.append(f"{path.name}: {exc}")
-        if progress is not None:
-            progress(i + 1, len(photos), path.stem)
-    if not results:
-        raise RuntimeError(f"no usable photo under {source_dir}: {skipped[:3]}")
-
-    albedo = np.stack([r.albedo for r in results])  # (N, R, R, 3)
-    weight = np.stack([r.weight for r in results])  # (N, R, R)
-    total = weight.sum(0)
-    mean = (albedo * weight[..., None]).sum(0) / np.maximum(total, 1e-6)[..., None]
-    # Texels no photo sees (inner lips, nostrils, behind the ears) take the nearest seen texel's mean.
-    seen = total > _MIN_TOTAL_WEIGHT
-    _, (ri, rj) = ndimage.distance_transform_edt(~seen, return_indices=True)
-    mean = mean[ri, rj]
-    alpha = np.clip(weight / 0.3, 0.0, 1.0)[..., None]
-    filled = alpha * albedo + (1.0 - alpha) * mean[None]
-    filled = np.stack([fill_outside(t, layout) for t in filled])
-    stems = tuple(p.stem for p in kept)
-    info = {
-        "format": 1,
-        "resolution": resolution,
-        "source": "london-faces",
-        "attribution": ATTRIBUTION,
-        "fit_rms_px": [round(r.rms_px, 3) for r in results],
-        "skipped": skipped,
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    return UVDataset(
-        textures=np.round(np.clip(filled, 0.0, 1.0) * 255.0).astype(np.uint8),
-        weights=np.round(weight * 255.0).astype(np.uint8),
-        uv_mask=layout.mask.copy(),
-        stems=stems,
-        identities=tuple(identity_of(s) for s in stems),
-        info=info,
-    )
 
 
 def contact_sheet(textures: np.ndarray, *, columns: int = 16, size: int = 128) -> np.ndarray:

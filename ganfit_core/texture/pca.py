@@ -1,6 +1,7 @@
 """Linear (PCA) texture prior: ``texture = mean + sum_k z_k * std_k * component_k``, z ~ N(0, 1).
 
-Fitted on the training split of the UV data set (:mod:`ganfit_core.texture.dataset`) in float64 on
+Fitted on the training split of the UV data set (:mod:`ganfit_core.texture.dataset`; built, with
+the asset builder ``build_texture_pca``, by :mod:`ganfit_core.pipelines.uv_extract`) in float64 on
 one thread through the N x N Gram matrix, so the asset bytes are reproducible. Asset
 ``texture_pca`` (file ``texture_pca.safetensors``): ``mean`` (R, R, 3) float32, ``basis``
 (K, R, R, 3) float32 (unit components scaled by their standard deviation), ``std`` (K,),
@@ -26,7 +27,6 @@ __all__ = [
     "save_pca",
     "load_pca",
     "load_pca_prior",
-    "build_texture_pca",
     "pca_from_dataset",
     "NUM_COMPONENTS",
 ]
@@ -202,23 +202,6 @@ def load_pca_prior(*, device: torch.device | str | None = None, path: Path | Non
         path = resolve("texture_pca")
     prior = PCATexturePrior(load_pca(Path(path)))
     return prior.to(device) if device is not None else prior
-
-
-def build_texture_pca(source_dir: Path, out_path: Path) -> None:
-    """Asset builder for ``texture_pca``: extract the UV data set from the photos, PCA the training split.
-
-    Deterministic (single-threaded torch, sorted inputs, float64 PCA). ``source_dir`` is the
-    ``london-faces`` folder. Takes a few minutes on a 2-core CPU.
-    """
-    from ganfit_core.texture.dataset import extract_dataset
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        data = extract_dataset(Path(source_dir))
-    finally:
-        torch.set_num_threads(threads)
-    save_pca(pca_from_dataset(data), Path(out_path))
 
 
 def pca_from_dataset(data: UVDataset, num_components: int = NUM_COMPONENTS) -> PCAModel:

@@ -38,6 +38,7 @@ __all__ = [
     "remove_shading",
     "mirror_fill",
     "fill_outside",
+    "sample_mask",
 ]
 
 MIN_COSINE = 0.15  # texels seen at a grazing angle beyond ~81 degrees get no confidence
@@ -74,11 +75,14 @@ class Unwrapped:
         colour: (R, R, 3) float64 photo colours in [0, 1] (0 where unseen).
         weight: (R, R) float64 confidence in [0, 1]: 0 unseen/occluded, 1 seen head-on.
         normals: (R, R, 3) float64 unit camera-space normals of the texels (0 outside the charts).
+        pixels: (R, R, 2) float64 where each texel projects in the photo, px (x, y); lets callers
+            classify texels with photo-space masks and landmarks (:mod:`ganfit_core.texture.skin`).
     """
 
     colour: np.ndarray
     weight: np.ndarray
     normals: np.ndarray
+    pixels: np.ndarray
 
 
 def uv_layout(faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray, resolution: int) -> UVLayout:
@@ -181,7 +185,7 @@ def unwrap_photo(
         [ndimage.map_coordinates(img[..., c], coords, order=1, mode="nearest") for c in range(3)], axis=-1
     ).reshape(points.shape)
     colour = np.where(weight[..., None] > 0, colour, 0.0)
-    return Unwrapped(colour=colour, weight=weight, normals=normals)
+    return Unwrapped(colour=colour, weight=weight, normals=normals, pixels=pix)
 
 
 def sh_basis_unnormalised(normals: np.ndarray) -> np.ndarray:
@@ -195,18 +199,21 @@ def sh_basis_unnormalised(normals: np.ndarray) -> np.ndarray:
 
 
 def remove_shading(
-    unwrapped: Unwrapped, *, min_weight: float = 0.3, clamp: tuple[float, float] = (0.4, 2.5)
+    unwrapped: Unwrapped, *, min_weight: float = 0.3, clamp: tuple[float, float] = (0.4, 2.5),
+    skin: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Divide out low-frequency (SH bands 0-2) shading, assuming a single skin albedo.
 
     Fits ``colour_c ~ B(n) @ L_c`` by weighted least squares over confidently seen texels (twice,
     dropping the 20 % worst-fitting texels -- eyes, brows, hair -- the second time), then normalises
     each channel's shading to mean 1 over the seen texels so the albedo keeps the photo's colour.
+    ``skin`` (R, R) in [0, 1], when given, multiplies the confidence of the fit (only skin texels
+    inform the lighting).
 
     Returns:
         albedo: (R, R, 3) float64 in [0, 1] (0 where unseen); shading: (R, R, 3) relative shading.
     """
-    w = unwrapped.weight
+    w = unwrapped.weight if skin is None else unwrapped.weight * np.asarray(skin, dtype=np.float64)
     sel = w > min_weight
     if sel.sum() < 50:
         raise ValueError(f"remove_shading: only {int(sel.sum())} texels seen with weight > {min_weight}")
@@ -220,7 +227,7 @@ def remove_shading(
     mean = (shading[sel] * w[sel, None]).sum(axis=0) / w[sel].sum()
     shading = np.clip(shading / np.maximum(mean, 1e-6), *clamp)
     albedo = np.clip(unwrapped.colour / shading, 0.0, 1.0)
-    return np.where(w[..., None] > 0, albedo, 0.0), shading
+    return np.where(unwrapped.weight[..., None] > 0, albedo, 0.0), shading
 
 
 def _weighted_lstsq(a: np.ndarray, b: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> np.ndarray:
@@ -257,3 +264,15 @@ def fill_outside(texture: np.ndarray, layout: UVLayout) -> np.ndarray:
     """Copy the nearest chart texel into every texel outside the UV charts: (R, R, C) -> (R, R, C)."""
     flat = texture.reshape(layout.resolution * layout.resolution, -1)
     return flat[layout.nearest.ravel()].reshape(texture.shape)
+
+
+def sample_mask(mask: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Bilinear lookup of a photo-space mask (H, W) in [0, 1] at texel projections (R, R, 2) px -> (R, R).
+
+    Points outside the photo read 0.
+    """
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"mask: expected shape (H, W), got {m.shape}")
+    coords = [pixels[..., 1].ravel() - 0.5, pixels[..., 0].ravel() - 0.5]
+    return ndimage.map_coordinates(m, coords, order=1, mode="constant", cval=0.0).reshape(pixels.shape[:-1])

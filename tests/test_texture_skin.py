@@ -1,0 +1,170 @@
+"""Per-texel source selection: landmark regions, the skin-colour model, blending, and unwrap_face."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ganfit_core.texture.blend import gain_matched, multiband_blend, push_pull_fill
+from ganfit_core.texture.skin import fit_skin_colour, landmark_regions, points_in_polygon
+
+SKIN = np.array([0.78, 0.56, 0.45])
+HAIR = np.array([0.18, 0.12, 0.08])
+BACKGROUND = np.array([0.86, 0.87, 0.86])
+
+
+def test_points_in_polygon_concave() -> None:
+    l_shape = np.array([[0, 0], [4, 0], [4, 1], [1, 1], [1, 4], [0, 4]], dtype=float)
+    inside = points_in_polygon(np.array([[0.5, 3.0], [3.0, 0.5], [3.0, 3.0]]), l_shape)
+    assert inside.tolist() == [True, True, False]
+
+
+def test_skin_colour_model_is_robust_and_rejects_hair_and_background() -> None:
+    rng = np.random.default_rng(0)
+    shading = rng.uniform(0.75, 1.1, (400, 1))
+    skin = np.clip(SKIN * shading + rng.normal(0, 0.01, (400, 3)), 0, 1)
+    hair = np.clip(HAIR + rng.normal(0, 0.02, (100, 3)), 0, 1)  # 20 % of the 'cheek' sample is stray hair
+    model = fit_skin_colour(np.concatenate([skin, hair]))
+    assert model.probability(skin).mean() > 0.95
+    assert model.probability(hair).max() < 0.05
+    assert model.probability(BACKGROUND[None]).item() == 0.0
+    with pytest.raises(ValueError, match="at least 20"):
+        fit_skin_colour(skin[:5])
+
+
+def test_teeth_are_not_lips() -> None:
+    model = fit_skin_colour(np.clip(SKIN * np.linspace(0.8, 1.05, 50)[:, None], 0, 1))
+    lips, teeth = np.array([[0.70, 0.38, 0.36]]), np.array([[0.92, 0.9, 0.84]])
+    assert not model.teeth_like(lips).any() and model.teeth_like(teeth).all()
+
+
+def test_multiband_blend_keeps_each_side_and_smooths_the_seam() -> None:
+    rng = np.random.default_rng(1)
+    fg = 0.6 + 0.05 * rng.standard_normal((64, 64, 3))
+    bg = np.full((64, 64, 3), 0.3)
+    alpha = np.zeros((64, 64))
+    alpha[:, :32] = 1.0
+    out = multiband_blend(fg, bg, alpha)
+    np.testing.assert_allclose(out[:, :16], fg[:, :16], atol=0.03)
+    np.testing.assert_allclose(out[:, 48:], bg[:, 48:], atol=0.03)
+    hard = np.where(alpha[..., None] > 0, fg, bg)
+    step = lambda x: np.abs(np.diff(x.mean((0, 2)))).max()  # noqa: E731
+    assert step(out) < 0.5 * step(hard)
+
+
+def test_push_pull_fill_keeps_known_and_fills_inside_the_range() -> None:
+    values = np.zeros((32, 32, 3))
+    weight = np.zeros((32, 32))
+    values[:, :10], weight[:, :10] = 0.2, 1.0
+    values[:, 22:], weight[:, 22:] = 0.8, 1.0
+    out = push_pull_fill(values, weight)
+    np.testing.assert_allclose(out[:, :10], 0.2)
+    np.testing.assert_allclose(out[:, 22:], 0.8)
+    middle = out[:, 10:22, 0].mean(0)
+    assert (middle > 0.19).all() and (middle < 0.81).all() and middle[-1] > middle[0]
+    with pytest.raises(ValueError):
+        push_pull_fill(values, np.zeros((32, 32)))
+
+
+def test_gain_matched_scales_reference_to_the_person() -> None:
+    ref = np.full((16, 16, 3), 0.6)
+    tex = np.full((16, 16, 3), 0.3)
+    np.testing.assert_allclose(gain_matched(ref, tex, np.ones((16, 16))), 0.3)
+
+
+# ---- unwrap_face on a rendered face with painted hair and a grey background -------------------
+
+
+@pytest.fixture(scope="module")
+def face_model():
+    from ganfit_core.model.morphable import load_morphable_model
+
+    return load_morphable_model("face")
+
+
+def _rendered_face(face_model, size: int = 320):
+    from ganfit_core.render import FRONTAL_ROTATION, PinholeCamera, ambient_sh, make_renderer
+    from ganfit_core.texture.unwrap import project_points
+
+    verts = face_model.mean.unsqueeze(0) @ FRONTAL_ROTATION.T + torch.tensor([0.0, 20.0, 900.0])
+    focal = 0.55 * size * 900.0 / 200.0
+    camera = PinholeCamera(torch.tensor([focal]), torch.tensor([[size / 2, size / 2]]), size, size)
+    texture = torch.from_numpy(np.broadcast_to(SKIN, (64, 64, 3)).copy()).float()[None]
+    out = make_renderer("torch").render(verts, face_model.faces, face_model.uvs, face_model.uv_faces, texture,
+                                        camera, ambient_sh(1, 1.0))
+    mask = out.mask[0].numpy()
+    image = out.image[0].numpy() + (1 - mask) * BACKGROUND
+    verts_np = verts[0].numpy().astype(np.float64)
+    landmarks = project_points(verts_np[face_model.landmark_indices.numpy()], focal, (size / 2, size / 2))
+    return image, verts_np, focal, landmarks
+
+
+def test_unwrap_face_takes_skin_only(face_model) -> None:
+    from ganfit_core.pipelines.uv_extract import PhotoGeometry, unwrap_face
+    from ganfit_core.texture.unwrap import uv_layout
+
+    image, verts, focal, landmarks = _rendered_face(face_model)
+    size = image.shape[0]
+    # Paint a dark fringe of hair across the upper forehead.
+    brow_y = landmarks[17:27, 1].min()
+    nose = landmarks[33, 1] - brow_y
+    hair_rows = slice(int(brow_y - 0.45 * nose), int(brow_y - 0.15 * nose))
+    image[hair_rows] = np.where(image[hair_rows].mean(-1, keepdims=True) < 0.85, HAIR, image[hair_rows])
+    photo = np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
+    layout = uv_layout(face_model.faces.numpy(), face_model.uvs.numpy(), face_model.uv_faces.numpy(), 64)
+    geometry = PhotoGeometry(verts, focal, np.array([size / 2, size / 2]), landmarks, 0.0)
+    face = unwrap_face(photo, geometry, layout, texel_density_px=size)
+
+    from ganfit_core.texture.unwrap import unwrap_photo
+
+    raw = unwrap_photo(photo / 255.0, verts, layout, focal, (size / 2, size / 2))
+    hairy = (raw.weight > 0.3) & (np.abs(raw.colour - HAIR).max(-1) < 0.08)
+    skinny = (raw.weight > 0.5) & (np.abs(raw.colour - SKIN).max(-1) < 0.05)
+    assert hairy.sum() > 20 and skinny.sum() > 200
+    assert face.skin[hairy].max() == 0.0  # no hair taken
+    assert np.median(face.skin[skinny]) > 0.9  # most seen skin taken
+    # The albedo of what is taken is the skin colour (the light is ambient, so nothing to divide out).
+    taken = face.skin > 0.9
+    np.testing.assert_allclose(np.median(face.albedo[taken], 0), SKIN, atol=0.04)
+    # A segmentation that removes the left half of the photo removes those texels; one that says
+    # "not the person" anywhere leaves nothing to unwrap.
+    half = np.ones(photo.shape[:2])
+    half[:, : size // 2] = 0.0
+    halved = unwrap_face(photo, geometry, layout, texel_density_px=size, skin_mask=half)
+    left_in_photo = raw.pixels[..., 0] < size // 2 - 2
+    assert halved.skin[left_in_photo & (raw.weight > 0)].max() == 0.0
+    right_in_photo = raw.pixels[..., 0] > size // 2 + 8
+    assert np.median(halved.skin[skinny & right_in_photo]) > 0.9
+    with pytest.raises(ValueError, match="skin texels"):
+        unwrap_face(photo, geometry, layout, texel_density_px=size, skin_mask=np.zeros(photo.shape[:2]))
+    with pytest.raises(ValueError, match="skin_mask"):
+        unwrap_face(photo, geometry, layout, texel_density_px=size, skin_mask=np.zeros((3, 3)))
+
+
+def test_landmark_regions_on_the_model_landmarks(face_model) -> None:
+    _, _, _, lm = _rendered_face(face_model)
+    eye_centre = lm[36:42].mean(0)
+    cheek = lm[2] + 0.4 * (lm[30] - lm[2])
+    forehead_far = lm[27] + 3.0 * (lm[27] - lm[33])
+    regions = landmark_regions(lm, np.stack([eye_centre, cheek, forehead_far]))
+    assert regions.eyes.tolist() == [True, False, False]
+    assert regions.reference.tolist() == [False, True, False]
+    assert regions.above_forehead.tolist() == [False, False, True]
+
+
+def test_photo_detail_mask_skips_hair_and_mirrors_seen_skin(face_model) -> None:
+    from ganfit_core.texture.skin import photo_detail_mask
+    from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
+
+    image, verts, focal, landmarks = _rendered_face(face_model)
+    size = image.shape[0]
+    image[:, : int(landmarks[1, 0]) + 8] = HAIR  # hair over the side of the face (outside the cheeks)
+    layout = uv_layout(face_model.faces.numpy(), face_model.uvs.numpy(), face_model.uv_faces.numpy(), 64)
+    mask = photo_detail_mask(image, verts, layout, focal, (size / 2, size / 2), landmarks)
+    raw = unwrap_photo(image, verts, layout, focal, (size / 2, size / 2))
+    hairy = (raw.weight > 0.3) & (np.abs(raw.colour - HAIR).max(-1) < 0.05)
+    assert hairy.sum() > 20 and mask[hairy].max() == 0.0
+    skin = (raw.weight > 0.6) & (np.abs(raw.colour - SKIN).max(-1) < 0.05)
+    assert np.median(mask[skin]) > 0.9
+    assert mask.min() >= 0.0 and mask.max() <= 1.0
