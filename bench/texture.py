@@ -11,7 +11,7 @@ squares (closed form); every prior (PCA included, for comparison): Adam on the l
 ``--steps`` steps minimising the masked MSE plus ``1e-4 x`` the prior's regulariser.
 
 **Completion** (same maps): the latent is fitted (Adam, as above) to the UV map's u < 0.5 half only
-and PSNR is taken on the hidden u >= 0.5 half.
+and PSNR and SSIM are taken on the hidden u >= 0.5 half (well-seen texels).
 
 Part 2, **photo fits** (needs the fitting engine and the photos; ``--fit-photos 0`` skips it): for
 held-out photos, ``ganfit_core.fitting.engine.fit`` with each prior at the default FitConfig (and, for
@@ -111,7 +111,10 @@ def projection_table(data_dir: Path, priors: list[str], steps: int, limit: int |
         half = torch.zeros_like(mask)
         half[:, :, : target.shape[2] // 2] = True
         out = project_by_optimisation(prior, target, mask & half, steps)
-        res["completion_psnr_db"] = _mean_psnr(out.numpy(), target.numpy(), (mask & ~half).numpy())
+        hidden = (mask & ~half).numpy()
+        res["completion_psnr_db"] = _mean_psnr(out.numpy(), target.numpy(), hidden)
+        res["completion_ssim"] = round(statistics.mean(
+            masked_ssim(out[i].numpy(), target[i].numpy(), hidden[i]) for i in range(len(out))), 4)
         start = time.perf_counter()
         out = project_by_optimisation(prior, target, mask, steps)
         res["psnr_opt_db"] = _mean_psnr(out.numpy(), target.numpy(), mask.numpy())
@@ -265,17 +268,23 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                          "dL_raw": float(lab_albedo[0] - lab_raw[0]),
                          "exposure": [round(float(e), 3) for e in exposure],
                          **{f"id_{k}": round(v[-1], 3) for k, v in scores.items()}})
-            if grid is not None and name == priors[-1]:
+            if grid is not None:
                 tiles = [np.asarray(Image.fromarray(a).resize((256, 256), Image.Resampling.BILINEAR))
                          for a in (target.image, result.render)]
                 uv = np.asarray(Image.fromarray(result.texture).resize((256, 256), Image.Resampling.BOX))
                 row = [*tiles, views["frontal"], views["yaw35"], views["yaw70"], uv]
                 grid_rows.append(np.concatenate(row, 1))
         rows.append({"prior": name, **{k: round(statistics.mean(v), 3) for k, v in scores.items()}})
-    if grid is not None and grid_rows:
-        grid.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.concatenate(grid_rows, 0)).save(grid)
+        if grid is not None and grid_rows:
+            grid.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.concatenate(grid_rows, 0)).save(grid_path(grid, name, priors))
+            grid_rows = []
     return rows, tone
+
+
+def grid_path(grid: Path, prior: str, priors: list[str]) -> Path:
+    """The picture grid of one prior: ``grid`` itself for a single prior, else ``<stem>_<prior>.png``."""
+    return grid if len(priors) == 1 else grid.with_name(f"{grid.stem}_{prior}{grid.suffix}")
 
 
 def tone_by_group(tone: list[dict]) -> list[dict]:
@@ -321,7 +330,8 @@ def main() -> None:
     parser.add_argument("--view-detail-steps", type=int, default=None,
                         help="detail steps in part 3 (default: FitConfig's)")
     parser.add_argument("--grid", type=Path, default=Path("bench/results/texture_grid.png"),
-                        help="picture grid of part 3: photo, in-view render, frontal, 35°, 70°, UV map")
+                        help="picture grid of part 3: photo, in-view render, frontal, 35°, 70°, UV map "
+                        "(one file per prior, <stem>_<prior>.png, when there are several)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -345,7 +355,7 @@ def main() -> None:
                "identities, re-rendered under neutral light")
         _print(tone_by_group(tone), "Skin tone of the albedo vs the photo normalised by the fitted exposure "
                "(ΔE76, ΔL*: + = lightened; _raw: vs the photo as is)")
-        print(f"grid: {args.grid}")
+        print("grids: " + ", ".join(str(grid_path(args.grid, p, view_priors)) for p in view_priors))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({

@@ -1,5 +1,5 @@
 """Widget-free logic of the app's "animate and relight" panel: a few expression sliders and a light
-direction re-render the fitted face with :class:`ganfit_core.rerender.FaceRerenderer` (no refit)."""
+direction re-render the fitted face with :class:`ganfit_core.export.rerender.FaceRerenderer` (no refit)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ganfit_core.rerender import FaceRerenderer, scene_from_result
+from ganfit_core.export.rerender import FaceRerenderer, scene_from_result
 
 __all__ = ["Posable", "PoseSlider", "POSE_SLIDERS", "LIGHT_LIMITS_DEG", "POSE_SIZE", "make_posable",
            "fitted_values", "render_pose"]

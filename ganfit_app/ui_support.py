@@ -266,7 +266,9 @@ def _get_path(obj: Any, path: Sequence[str | int]) -> Any:
 
 def texture_prior_choices() -> list[str]:
     """Texture priors offered in the app: the module is installed and, for a learned prior, its
-    asset (``texture_<name>``) is registered and present in the local weights folder."""
+    asset (``texture_<name>``) is registered and resolves without a build: present in the local
+    weights folder or in the Hugging Face cache (a build of ``texture_gan`` trains for most of an
+    hour: ``python -m ganfit_core assets build texture_gan``)."""
     from ganfit_core import assets
     from ganfit_core.texture.base import PRIORS
 
@@ -278,7 +280,8 @@ def texture_prior_choices() -> list[str]:
         except ModuleNotFoundError:
             continue
         spec = assets.ASSETS.get(f"texture_{name}")
-        if name == "simple" or (spec is not None and (assets.weights_dir() / spec.filename).is_file()):
+        if name == "simple" or (spec is not None and ((assets.weights_dir() / spec.filename).is_file()
+                                                      or assets.hub_cached(spec) is not None)):
             names.append(name)
     return names
 

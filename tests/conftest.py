@@ -159,7 +159,7 @@ def node_modules() -> Path:
 @pytest.fixture(scope="session")
 def ict_face_glb_inputs(ict_model_path: Path) -> Callable[..., dict]:
     """``make(identity (K,), expression (53,), texture (Ht, Wt, 3) uint8) -> dict``: the keyword
-    arguments of :func:`ganfit_core.export_animated.write_face_glb` for that ICT face and its eyes."""
+    arguments of :func:`ganfit_core.export.animated_glb.write_face_glb` for that ICT face and its eyes."""
     import numpy as np
 
     from ganfit_core.model.eyes import IRIS_RGB, PUPIL_RGB, SCLERA_RGB, load_eye_basis

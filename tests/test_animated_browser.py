@@ -31,7 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ganfit_core.export_animated import write_face_glb
+from ganfit_core.export.animated_glb import write_face_glb
 
 pytestmark = pytest.mark.browser
 

@@ -101,7 +101,7 @@ def test_streams_plot_updates_and_returns_a_loadable_glb(astronaut_run: dict[str
     assert 0.05 < extent_m < 1.0, f"a face in metres should span 5 cm to 1 m, got {extent_m:.3f}"
     # the chained endpoint hands the 3D viewer the same scene with unlit materials (mesh_unlit.glb:
     # Gradio's viewer would tint PBR materials with its own environment light)
-    from ganfit_core.export_animated import read_glb_json
+    from ganfit_core.export.animated_glb import read_glb_json
 
     viewer, download = (read_glb_json(Path(p).read_bytes()) for p in (astronaut_run["model"], glbs[0]))
     assert Path(astronaut_run["model"]).name == "mesh_unlit.glb"

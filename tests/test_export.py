@@ -150,7 +150,7 @@ def _fitted_ict_result(model_path: Path) -> tuple[FitResult, np.ndarray]:
 
 
 def test_glb_eyes_sit_in_the_eye_sockets(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
-    from ganfit_core.export_animated import srgb_to_linear
+    from ganfit_core.export.animated_glb import srgb_to_linear
     from ganfit_core.model.morphable import load_morphable_model
 
     result, landmarks = _fitted_ict_result(ict_model_path)
@@ -213,7 +213,7 @@ def test_export_all_writes_an_animatable_arkit_glb(ict_model_path: Path, eyes: E
                                                    tmp_path: Path) -> None:
     import torch
 
-    from ganfit_core.export_animated import read_glb_json
+    from ganfit_core.export.animated_glb import read_glb_json
     from ganfit_core.model.arkit import ARKIT_NAMES
     from ganfit_core.model.morphable import load_morphable_model
 

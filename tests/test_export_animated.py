@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from ganfit_core.export_animated import (
+from ganfit_core.export.animated_glb import (
     EYE_LOOK_DEG,
     GlbPart,
     arkit_targets,

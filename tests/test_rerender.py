@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
+from ganfit_core.export.rerender import FaceRerenderer, FaceScene, directional_sh, light_direction
 from ganfit_core.render.lighting import ambient_sh, sh_shading
-from ganfit_core.rerender import FaceRerenderer, FaceScene, directional_sh, light_direction
 
 SIZE = 64
 

@@ -72,3 +72,13 @@ def test_controls_carry_fitconfig_ranges_and_out_of_range_is_a_config_error() ->
     values[list(by_key).index("detail_resolution")] = 2.5
     with pytest.raises(ConfigError, match="whole number"):
         apply_controls(FitConfig(), controls, values)
+
+
+def test_the_gan_prior_is_offered_only_when_its_file_resolves(tmp_path: Path, monkeypatch) -> None:
+    from ganfit_app.ui_support import texture_prior_choices
+
+    monkeypatch.setenv("GANFIT_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty Hugging Face cache
+    assert "gan" not in texture_prior_choices() and "simple" in texture_prior_choices()
+    (tmp_path / "texture_gan.safetensors").write_bytes(b"x")
+    assert "gan" in texture_prior_choices()

@@ -162,6 +162,9 @@ def resolve(name: str, *, source_dir: Path | str | None = None) -> Path:
         return path
     if not spec.builder:
         attempts.append(Attempt("build", "this asset has no builder"))
+    elif spec.on_demand:
+        attempts.append(Attempt("build", "not started automatically (a slow build): run "
+                                f"`{FIX_BUILD.format(name=spec.name)}` once"))
     else:
         try:
             return build(name, source_dir=source_dir)

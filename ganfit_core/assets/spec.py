@@ -36,6 +36,9 @@ class AssetSpec:
             (entries of ``source_pins.tsv``, e.g. ``"face-api/model/tiny_face_detector"``).
         requires: other assets the builder resolves itself (built first when building from upstream).
         tolerance: relative tolerance of the content fingerprint check (float tensors).
+        on_demand: built only when asked for by name (``assets build NAME``), never by
+            :func:`resolve` or a plain ``assets build``: its builder is slow (texture_gan trains for
+            about 45 minutes).
         exact_integers: integer tensors must be byte-equal (False: compared by their statistics
             within ``tolerance``, for indices a float pipeline chooses).
         accept_sha256: byte hashes of known-good files written before provenance existed (still
@@ -54,6 +57,7 @@ class AssetSpec:
     requires: tuple[str, ...] = ()
     tolerance: float = 1e-3
     exact_integers: bool = True
+    on_demand: bool = False
     accept_sha256: tuple[str, ...] = ()
     licence: str = ""
     description: str = ""

@@ -120,12 +120,17 @@ _SPECS: tuple[AssetSpec, ...] = (
     AssetSpec(
         name="texture_gan",
         filename="texture_gan.safetensors",
-        sha256="e6e87325b4ffe0c388fa75a17aa63714b891c41bf5bdf33c5281fff59a5c101d",
-        builder=None,
+        sha256=None,  # a seeded CPU training run: checked by provenance; pin the published file
+        builder="ganfit_core.pipelines.texture_gan:build_texture_gan",
+        source_subdir="london-faces",
+        sources=("london-faces/neutral_front/", "london-faces/smiling_front/", "london-faces/canada/"),
+        requires=("ict_face_model", "faceapi_tiny_detector", "faceapi_landmark68"),
+        on_demand=True,
         licence="CC BY 4.0 (trained on UV maps derived from the Face Research Lab London Set and Young "
         "Adult White Faces; attribution in the file's metadata)",
-        description="GAN texture prior (StyleGAN2-like residual generator over the mean UV map); train with "
-        "`python -m ganfit_core.texture train --config full` and publish to the Hub",
+        description="GAN texture prior: the 64-component PCA of the skin-only UV maps plus a StyleGAN2-like "
+        "residual generator orthogonal to it; the builder extracts the UV data set and runs "
+        "`python -m ganfit_core.texture train --config full` (about 45 min on a CPU)",
     ),
 )
 

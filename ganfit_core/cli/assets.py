@@ -21,7 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="assets_command", required=True)
     sub.add_parser("list", help="Show every registered asset and whether its file is present and verified.")
     build = sub.add_parser("build", help="Build assets from their upstream sources (local, else downloaded).")
-    build.add_argument("names", nargs="*", help="asset names (default: every asset that has a builder)")
+    build.add_argument("names", nargs="*",
+                       help="asset names (default: every asset that has a builder, except on-demand ones "
+                       "such as texture_gan, which trains for about 45 minutes)")
     build.add_argument("--source", type=Path, default=None,
                        help="source root holding e.g. ict-facekit/ (default: $GANFIT_SOURCE_DIR or "
                        "../shared; inputs missing there are downloaded from upstream)")
@@ -83,7 +85,7 @@ def _list() -> int:
 def _build(names: list[str], source: Path | None, force: bool) -> int:
     from ganfit_core.assets import ASSETS, AssetError, build
 
-    targets = names or [name for name, spec in ASSETS.items() if spec.builder]
+    targets = names or [name for name, spec in ASSETS.items() if spec.builder and not spec.on_demand]
     code = EXIT_OK
     for name in targets:
         try:

@@ -124,12 +124,16 @@ def geometry_config() -> FitConfig:
 
     The studio portraits were taken with a long lens: starting from a narrow field of view
     (``STUDIO_FOV_DEG`` across the face crop) keeps the perspective weak, so the cheeks are seen
-    nearly head-on (a 40 degree start loses about 12 % of the well-seen texels).
+    nearly head-on (a 40 degree start loses about 12 % of the well-seen texels), so the focal
+    length is not searched. The dense (FaceMesh) term stays off: its correspondence asset is built
+    from renders textured by this data set's PCA, so using it here would make the two builds depend
+    on each other.
     """
     from ganfit_core.fitting.config import FitConfig
 
     return FitConfig(full_steps=0, detail_steps=0, preview_every=0, texture_prior="simple", device="cpu",
-                     renderer="torch", seed=0, initial_fov_deg=STUDIO_FOV_DEG)
+                     renderer="torch", seed=0, initial_fov_deg=STUDIO_FOV_DEG, focal_hypotheses=0,
+                     dense_weight=0.0)
 
 
 def fit_geometry(image: np.ndarray, context, config: FitConfig, *, name: str = "photo") -> PhotoGeometry:
@@ -141,7 +145,7 @@ def fit_geometry(image: np.ndarray, context, config: FitConfig, *, name: str = "
     from ganfit_core.fitting.engine import fit, run_to_end
     from ganfit_core.fitting.target import prepare_target
 
-    target = prepare_target(image, resolution=config.render_size)
+    target = prepare_target(image, resolution=config.render_size, dense=False, use_exif=False)
     result = run_to_end(fit(target, config, context=context))
     rotation = result.camera.rotation.astype(np.float64)
     translation = result.camera.translation.astype(np.float64)

@@ -3,7 +3,9 @@
 - photos -> UV data set: ``python -m ganfit_core.pipelines.uv_extract --source DIR --out DIR`` (the
   extraction needs the fitting engine, which this package never imports).
 - ``pca --data DIR --out FILE [--components 64]``: PCA prior from a data set's training split.
-- ``train --data DIR --out DIR --config tiny|full [--steps N] [--resume]``: train the GAN prior.
+- ``train --data DIR --out DIR --config tiny|full [--steps N] [--seed S] [--resume]``: train the GAN
+  prior (PCA + orthogonal GAN residual; ``full`` is the published one, seeded, about 40 minutes on
+  one free CPU core; copy ``DIR/texture_gan.safetensors`` into ``weights/`` to use it).
 - ``synthetic --out DIR [--count N] [--resolution R]``: a synthetic data set for smoke tests.
 
 Built files derive from CC BY 4.0 photos: keep them out of git (use ``weights/`` or a data folder).
@@ -43,6 +45,8 @@ def _train(args: argparse.Namespace) -> int:
         config = replace(config, steps=args.steps)
     if args.threads is not None:
         config = replace(config, threads=args.threads)
+    if args.seed is not None:
+        config = replace(config, seed=args.seed)
 
     def report(p: TrainProgress) -> None:
         if p.step % args.log_every == 0:
@@ -79,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", choices=["tiny", "full"], default="tiny")
     p.add_argument("--steps", type=int, default=None, help="total steps (overrides the config)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (overrides the config)")
+    p.add_argument("--seed", type=int, default=None, help="random seed (overrides the config's 0)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--log-every", type=int, default=10)
     p.set_defaults(func=_train)

@@ -11,6 +11,8 @@ Two kinds, both on channels-first batches ``(B, 3, R, R)`` float in [0, 1]:
       brightness gradient (+-4 %, residual shading);
     - **small warps**: translation by up to 1.5 % of the map (bilinear, border-clamped). Larger
       warps would break the alignment of eyes and lips that the prior must keep.
+- :func:`augment_residual` -- mirror and small translation only, for the GAN's residual maps
+  (zero-mean, any range: colour jitter of a residual means nothing).
 - :func:`diff_augment` -- DiffAugment (Zhao et al. 2020, "colour,translation,cutout"), applied to
   *both* real and generated images right before the discriminator, differentiably, so the
   discriminator cannot memorise the few training maps while the generator is not pushed to
@@ -24,7 +26,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["augment_real", "diff_augment"]
+__all__ = ["augment_real", "augment_residual", "diff_augment"]
 
 
 def _rand(batch: int, gen: torch.Generator, like: torch.Tensor, *shape: int) -> torch.Tensor:
@@ -53,6 +55,20 @@ def augment_real(x: torch.Tensor, gen: torch.Generator, *, translate: float = 0.
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     return x.clamp(0.0, 1.0)
+
+
+def augment_residual(x: torch.Tensor, gen: torch.Generator, *, translate: float = 0.015) -> torch.Tensor:
+    """Mirror (p = 0.5) and a small shift of residual maps (B, 3, R, R) (any range; no colour jitter)."""
+    b = x.shape[0]
+    flip = _rand(b, gen, x, 1, 1, 1) < 0.5
+    x = torch.where(flip, x.flip(-1), x)
+    shift = (_rand(b, gen, x, 2) - 0.5) * 2.0 * translate * 2.0
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = 1.0
+    theta[:, 1, 1] = 1.0
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
 def diff_augment(x: torch.Tensor, gen: torch.Generator, *, translation: float = 0.125,

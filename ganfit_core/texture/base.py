@@ -56,7 +56,7 @@ class TexturePrior(nn.Module, ABC):
 PRIORS: dict[str, str] = {
     "simple": "ganfit_core.texture.simple:load_simple_prior",
     "pca": "ganfit_core.texture.pca:load_pca_prior",
-    "gan": "ganfit_core.texture.gan:load_gan_prior",
+    "gan": "ganfit_core.texture.gan_prior:load_gan_prior",
 }
 
 

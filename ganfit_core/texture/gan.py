@@ -1,44 +1,25 @@
-"""A small StyleGAN2-like texture GAN and the ``"gan"`` texture prior built on it.
+"""A small StyleGAN2-like GAN: the networks of the ``"gan"`` texture prior (:mod:`.gan_prior`).
 
 Generator: mapping MLP ``z (Z) -> w (W)``, then a constant 4x4 block and style-modulated,
 demodulated 3x3 convolutions doubling the resolution up to ``GANConfig.resolution``, with skip
 ``toRGB`` outputs (StyleGAN2's "skip" generator, no noise inputs, so decoding is deterministic).
-The generator draws a **residual** over the data set's mean UV texture: ``texture = mean + G(w)``.
-The mean is stored at the data's resolution (e.g. 256) and the residual, drawn at the generator's
-resolution (e.g. 64 or 128), is upsampled bilinearly, so features that line up across subjects
-(eyes, lips, brows) stay sharp even when the generator is small.
+It draws a normalised **residual** (zero mean, about unit RMS): the prior adds it, scaled and made
+orthogonal to the PCA subspace, to a PCA texture (see :mod:`ganfit_core.texture.gan_prior`).
 
 Discriminator: residual blocks with average-pool downsampling, minibatch standard deviation, and a
 linear head. All layers use equalised learning rates (weights scaled at run time).
-
-The fitting latent is **W** (the mapping output): ``initial_latent`` is the average W, and
-``regulariser`` is ``|(w - w_avg) / w_std|^2`` (a diagonal Gaussian fitted to W samples).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganfit_core.texture.base import TexturePrior
-
-__all__ = [
-    "GANConfig",
-    "Generator",
-    "Discriminator",
-    "GANTexturePrior",
-    "save_generator",
-    "load_gan_prior",
-    "load_generator_file",
-]
-
-_META_KEY = "ganfit"
+__all__ = ["GANConfig", "Generator", "Discriminator", "w_statistics"]
 
 
 @dataclass(frozen=True)
@@ -195,7 +176,7 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """Texture ``(B, 3, r, r)`` in [0, 1] -> realness logit ``(B,)``."""
+    """Normalised residual ``(B, 3, r, r)`` (zero mean, about unit RMS) -> realness logit ``(B,)``."""
 
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -216,7 +197,7 @@ class Discriminator(nn.Module):
         self.out = EqLinear(c4, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.from_rgb(x * 2.0 - 1.0)
+        x = self.from_rgb(x)
         for block in self.blocks:
             skip = block["skip"](F.avg_pool2d(x, 2))
             x = F.avg_pool2d(block["conv_b"](block["conv_a"](x)), 2)
@@ -231,59 +212,6 @@ class Discriminator(nn.Module):
         return self.out(self.fc(x.flatten(1))).squeeze(1)
 
 
-# --------------------------------------------------------------------------------------------
-# The prior
-
-
-class GANTexturePrior(TexturePrior):
-    """Texture prior ``w (B, W) -> clamp(mean + upsample(G.synthesis(w)), 0, 1)`` at the mean's resolution.
-
-    Buffers: ``mean`` (3, R, R) mean texture (channels first), ``w_avg`` (W,), ``w_std`` (W,).
-    """
-
-    mean: torch.Tensor
-    w_avg: torch.Tensor
-    w_std: torch.Tensor
-
-    def __init__(self, generator: Generator, mean_texture: torch.Tensor, w_avg: torch.Tensor,
-                 w_std: torch.Tensor) -> None:
-        super().__init__()
-        if mean_texture.ndim != 3 or mean_texture.shape[-1] != 3:
-            raise ValueError(f"mean_texture: expected shape (R, R, 3), got {tuple(mean_texture.shape)}")
-        self.generator = generator.eval().requires_grad_(False)
-        self.register_buffer("mean", mean_texture.permute(2, 0, 1).contiguous().float())
-        self.register_buffer("w_avg", w_avg.float().clone())
-        self.register_buffer("w_std", w_std.float().clamp_min(1e-3).clone())
-        self.latent_size = int(generator.config.w_dim)
-        self.resolution = int(mean_texture.shape[0])
-
-    def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """W latent (B, W) -> (B, R, R, 3) in [0, 1], row 0 at v = 1."""
-        if latent.ndim != 2 or latent.shape[1] != self.latent_size:
-            raise ValueError(f"latent: expected shape (B, {self.latent_size}), got {tuple(latent.shape)}")
-        residual = self.generator.synthesis(latent.to(self.mean.dtype))
-        if residual.shape[-1] != self.resolution:
-            residual = F.interpolate(residual, size=(self.resolution, self.resolution), mode="bilinear",
-                                     align_corners=False)
-        return (self.mean.unsqueeze(0) + residual).clamp(0.0, 1.0).permute(0, 2, 3, 1)
-
-    def regulariser(self, latent: torch.Tensor) -> torch.Tensor:
-        """Mean over the batch of ``|(w - w_avg) / w_std|^2``."""
-        return ((latent - self.w_avg) / self.w_std).pow(2).sum(dim=1).mean()
-
-    def initial_latent(self, batch: int) -> torch.Tensor:
-        """The average W, repeated (batch, W)."""
-        return self.w_avg.unsqueeze(0).repeat(batch, 1)
-
-    @torch.no_grad()
-    def sample_latent(self, batch: int, *, seed: int = 0, truncation: float = 1.0) -> torch.Tensor:
-        """W latents of random z (seeded), optionally truncated towards the average: (batch, W)."""
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(batch, self.generator.config.z_dim, generator=gen).to(self.w_avg)
-        w = self.generator.map(z)
-        return self.w_avg + truncation * (w - self.w_avg)
-
-
 @torch.no_grad()
 def w_statistics(
     generator: Generator, *, samples: int = 4096, seed: int = 0
@@ -293,40 +221,3 @@ def w_statistics(
     z = torch.randn(samples, generator.config.z_dim, generator=gen)
     w = generator.map(z.to(next(generator.parameters()).device))
     return w.mean(0), w.std(0)
-
-
-def save_generator(
-    path: Path, generator: Generator, mean_texture: torch.Tensor, *, info: dict | None = None
-) -> None:
-    """Write the prior file: generator weights ``g.*``, ``mean`` (R, R, 3), ``w_avg``, ``w_std``, config."""
-    from safetensors.torch import save_file
-
-    w_avg, w_std = w_statistics(generator)
-    tensors = {f"g.{k}": v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    tensors.update(mean=mean_texture.detach().cpu().float().contiguous(), w_avg=w_avg.cpu(),
-                   w_std=w_std.cpu())
-    meta = {"config": generator.config.to_dict(), "format": 1, **(info or {})}
-    save_file(tensors, str(path), metadata={_META_KEY: json.dumps(meta, sort_keys=True)})
-
-
-def load_generator_file(path: Path, *, device: torch.device | str | None = None) -> GANTexturePrior:
-    """Read a prior file written by :func:`save_generator`."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        meta = json.loads((f.metadata() or {})[_META_KEY])
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
-    generator = Generator(GANConfig.from_dict(meta["config"]))
-    generator.load_state_dict({k[2:]: v for k, v in tensors.items() if k.startswith("g.")})
-    prior = GANTexturePrior(generator, tensors["mean"], tensors["w_avg"], tensors["w_std"])
-    prior.info = meta  # type: ignore[attr-defined]
-    return prior.to(device) if device is not None else prior
-
-
-def load_gan_prior(*, device: torch.device | str | None = None, path: Path | None = None) -> GANTexturePrior:
-    """The GAN texture prior from the ``texture_gan`` asset (or an explicit ``path``)."""
-    if path is None:
-        from ganfit_core.assets import resolve
-
-        path = resolve("texture_gan")
-    return load_generator_file(Path(path), device=device)

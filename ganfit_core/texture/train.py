@@ -1,16 +1,22 @@
-"""Training loop of the texture GAN (:mod:`ganfit_core.texture.gan`).
+"""Training loop of the texture GAN prior (:mod:`ganfit_core.texture.gan_prior`).
 
 ``python -m ganfit_core.texture train --data DIR --out DIR --config tiny|full [--steps N] [--resume]``
 
-- Data: the training split of a UV data set (:mod:`ganfit_core.texture.dataset`), area-downsampled
-  to the generator's resolution; real maps go through :func:`~ganfit_core.texture.augment.augment_real`.
+- PCA: fitted (float64, deterministic) on the training split of the UV data set
+  (:mod:`ganfit_core.texture.dataset`) with ``pca_components`` components: with the same data and
+  64 components it is the ``texture_pca`` asset's model.
+- Data: each training map's **residual** after its projection on the PCA span (what the PCA cannot
+  express), area-downsampled to the generator's resolution and divided by its RMS; real residuals go
+  through :func:`~ganfit_core.texture.augment.augment_residual` (mirror, small shifts).
 - Loss: non-saturating logistic GAN loss, lazy R1 penalty on real data every ``r1_every`` steps,
   DiffAugment (colour, translation, cutout) on everything the discriminator sees; Adam
   (beta1 = 0, beta2 = 0.99); an exponential moving average of the generator is what gets published.
 - Output folder: ``config.json`` (the :class:`TrainConfig`), ``checkpoint.safetensors`` (generator,
   EMA generator, discriminator, both optimisers' state, the step; for ``--resume``),
   ``texture_gan.safetensors`` (the prior file that ``load_gan_prior`` reads), and
-  ``samples-NNNNNN.png`` sample grids (fixed seeds, EMA generator) per checkpoint.
+  ``samples-NNNNNN.png`` sample grids per checkpoint (fixed seeds, EMA generator; top half: the PCA
+  mean plus residuals, bottom half: the residuals alone, x4 around grey).
+- Seeded (``seed``) and resumable; the same command on the same machine gives the same file.
 """
 
 from __future__ import annotations
@@ -26,9 +32,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ganfit_core.texture.augment import augment_real, diff_augment
+from ganfit_core.texture.augment import augment_residual, diff_augment
 from ganfit_core.texture.dataset import UVDataset, load_uv_dataset
-from ganfit_core.texture.gan import Discriminator, GANConfig, Generator, save_generator
+from ganfit_core.texture.gan import Discriminator, GANConfig, Generator, w_statistics
+from ganfit_core.texture.gan_prior import GANTexturePrior, pca_residuals, save_gan_prior
+from ganfit_core.texture.pca import PCAModel, pca_from_dataset
 
 __all__ = ["TrainConfig", "CONFIGS", "TrainProgress", "train_gan"]
 
@@ -48,6 +56,7 @@ class TrainConfig:
     r1_every: int = 4
     ema_half_life_steps: float = 100.0
     checkpoint_every: int = 250
+    pca_components: int = 64
     seed: int = 0
     threads: int = 2
 
@@ -64,15 +73,17 @@ class TrainConfig:
         return cls(gan=gan, **{k: v for k, v in data.items() if k in known})
 
 
-#: ``tiny``: seconds on a CPU (the CI smoke test). ``full``: a real run (about 2 s/step on 2 CPU cores).
+#: ``tiny``: seconds on a CPU (the CI smoke test). ``full``: the published prior (64 PCA components,
+#: a 64x64 residual generator; about 0.4 s/step on one free CPU core: 6000 steps in about 40 minutes).
 CONFIGS: dict[str, TrainConfig] = {
-    "tiny": TrainConfig(gan=GANConfig(resolution=16, z_dim=32, w_dim=32, mapping_layers=2, channel_base=256,
-                                      channel_max=32),
+    "tiny": TrainConfig(gan=GANConfig(resolution=16, z_dim=16, w_dim=16, mapping_layers=2, channel_base=128,
+                                      channel_max=16),
                         steps=40, batch=8, r1_gamma=0.01, checkpoint_every=20, ema_half_life_steps=5.0,
+                        pca_components=8, threads=1),
+    "full": TrainConfig(gan=GANConfig(resolution=64, z_dim=64, w_dim=64, mapping_layers=4,
+                                      channel_base=512, channel_max=32),
+                        steps=6000, batch=8, r1_gamma=0.05, checkpoint_every=250, ema_half_life_steps=50.0,
                         threads=1),
-    "full": TrainConfig(gan=GANConfig(resolution=64, z_dim=128, w_dim=128, mapping_layers=4,
-                                      channel_base=1024, channel_max=64),
-                        steps=3000, batch=16, r1_gamma=0.05, checkpoint_every=100, ema_half_life_steps=50.0),
 }
 
 
@@ -85,17 +96,20 @@ class TrainProgress:
     elapsed_s: float
 
 
-def _real_batches(data: UVDataset, resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Training maps at the generator resolution (N, 3, r, r) and the mean texture at full resolution."""
+def _real_residuals(data: UVDataset, pca: PCAModel, resolution: int) -> tuple[torch.Tensor, float]:
+    """Training residuals at the generator resolution (N, 3, r, r), divided by their RMS, and that RMS."""
     train, _ = data.split()
     if len(train) < 2:
         raise ValueError(f"need at least 2 training textures, got {len(train)}")
     full = data.subset(train).float_textures()  # (N, R, R, 3)
-    mean_full = full.mean(0)
-    x = full.permute(0, 3, 1, 2)
+    k = pca.basis.shape[0]
+    basis = torch.from_numpy(pca.basis).reshape(k, -1)
+    residual = pca_residuals(full, torch.from_numpy(pca.mean), basis, torch.from_numpy(pca.std))
+    x = residual.permute(0, 3, 1, 2)
     if x.shape[-1] != resolution:
         x = F.interpolate(x, size=(resolution, resolution), mode="area")
-    return x.contiguous(), mean_full
+    scale = float(x.pow(2).mean().sqrt().clamp_min(1e-6))
+    return (x / scale).contiguous(), scale
 
 
 def _optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> dict[str, torch.Tensor]:
@@ -117,16 +131,16 @@ def _load_optimizer_state(opt: torch.optim.Optimizer, tensors: dict[str, torch.T
     opt.load_state_dict(state_dict)
 
 
-def _sample_grid(generator: Generator, mean_r: torch.Tensor, seeds: int = 16) -> np.ndarray:
-    """Sample textures of fixed seeds as one uint8 grid image (4 rows)."""
+def _sample_grid(prior: GANTexturePrior, seeds: int = 8) -> np.ndarray:
+    """Samples of fixed seeds (PCA mean + residual; residual x4 around grey) as one uint8 grid image."""
     from ganfit_core.texture.dataset import contact_sheet
 
-    gen = torch.Generator().manual_seed(1234)
-    z = torch.randn(seeds, generator.config.z_dim, generator=gen)
     with torch.no_grad():
-        tex = (mean_r + generator(z)).clamp(0, 1).permute(0, 2, 3, 1).numpy()
-    size = max(64, generator.config.resolution)
-    return contact_sheet(np.round(tex * 255).astype(np.uint8), columns=seeds // 4, size=size)
+        latent = prior.sample_latent(seeds, seed=1234, pca=False)
+        tex = prior.decode(latent)
+        res = (0.5 + 4.0 * prior.residual(prior.split(latent)[1])).clamp(0, 1)
+    images = torch.cat([tex, res]).numpy()
+    return contact_sheet(np.round(images * 255).astype(np.uint8), columns=seeds, size=128)
 
 
 def train_gan(
@@ -137,7 +151,11 @@ def train_gan(
     resume: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
 ) -> Path:
-    """Train (or resume) the texture GAN; returns the path of the prior file ``texture_gan.safetensors``."""
+    """Train (or resume) the texture GAN prior; returns the path of ``texture_gan.safetensors``.
+
+    ``data``: a UV data set or the folder of its ``uv_textures.safetensors``; its training split
+    (held-out identities excluded) is used, for the PCA as for the GAN.
+    """
     from PIL import Image
     from safetensors.torch import load_file, save_file
 
@@ -149,8 +167,8 @@ def train_gan(
     try:
         torch.manual_seed(config.seed)
         cfg = config.gan
-        reals, mean_full = _real_batches(dataset, cfg.resolution)
-        mean_r = reals.mean(0, keepdim=True)
+        pca = pca_from_dataset(dataset, config.pca_components)
+        reals, residual_scale = _real_residuals(dataset, pca, cfg.resolution)
         g = Generator(cfg)
         d = Discriminator(cfg)
         g_ema = copy.deepcopy(g).eval().requires_grad_(False)
@@ -177,11 +195,11 @@ def train_gan(
 
         def fake_batch() -> torch.Tensor:
             z = torch.randn(config.batch, cfg.z_dim, generator=gen)
-            return mean_r + g(z)
+            return g(z)
 
         def real_batch() -> torch.Tensor:
             idx = torch.randint(0, n, (config.batch,), generator=gen)
-            return augment_real(reals[idx], gen)
+            return augment_residual(reals[idx], gen)
 
         while step < config.steps:
             # Discriminator step.
@@ -230,9 +248,13 @@ def train_gan(
                 (out_dir / (CHECKPOINT + ".tmp")).replace(ckpt)
                 info = {"step": step, "train": replace(config).to_dict(),
                         "data": {"source": dataset.info.get("source"), "count": n,
+                                 "format": dataset.info.get("format"),
                                  "attribution": dataset.info.get("attribution", "")}}
-                save_generator(out_dir / PRIOR_FILE, g_ema, mean_full, info=info)
-                Image.fromarray(_sample_grid(g_ema, mean_r)).save(out_dir / f"samples-{step:06d}.png")
+                save_gan_prior(out_dir / (PRIOR_FILE + ".tmp"), g_ema, pca, residual_scale, info=info)
+                (out_dir / (PRIOR_FILE + ".tmp")).replace(out_dir / PRIOR_FILE)
+                w_avg, w_std = w_statistics(g_ema)
+                prior = GANTexturePrior(g_ema, pca, w_avg, w_std, residual_scale)
+                Image.fromarray(_sample_grid(prior)).save(out_dir / f"samples-{step:06d}.png")
     finally:
         torch.set_num_threads(threads)
     return out_dir / PRIOR_FILE

@@ -10,7 +10,7 @@ Units and axes:
   (vertex, UV) pair of the triangles becomes one glTF vertex. The scene holds the ``face`` mesh
   first, then (for an ICT face, see below) the untextured, double-sided ``sclera`` (off-white),
   ``iris`` (dark brown) and ``pupil`` meshes (their sRGB colours written as glTF's linear factors).
-  Written by :mod:`ganfit_core.export_animated` (no trimesh).
+  Written by :mod:`ganfit_core.export.animated_glb` (no trimesh).
 - **Animation** (morph targets): the face carries ICT's 53 expression shapes plus ARKit's
   ``browInnerUp`` and ``cheekPuff`` (the sums of ICT's halves) as glTF morph targets named after
   Apple's ARKit blendshapes (``jawOpen``, ``mouthSmileLeft``...; :mod:`ganfit_core.model.arkit`),
@@ -147,7 +147,13 @@ def export_glb(result: FitResult, path: str | Path, *, eyes: EyeBasis | bool = T
         unlit: ``KHR_materials_unlit`` materials (viewers show the albedo itself).
         normal_deltas: also write NORMAL morph deltas (about twice the file).
     """
-    from ganfit_core.export_animated import GlbPart, face_part, flat_parts, write_animated_glb, write_face_glb
+    from ganfit_core.export.animated_glb import (
+        GlbPart,
+        face_part,
+        flat_parts,
+        write_animated_glb,
+        write_face_glb,
+    )
 
     found = eye_meshes(result, eyes)
     shapes = _expression_shapes(result, expressions)
