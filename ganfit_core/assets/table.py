@@ -92,7 +92,6 @@ _SPECS: tuple[AssetSpec, ...] = (
         source_subdir=None,  # derived only from the assets below (source_dir is handed on to them)
         requires=("ict_face_model", "mediapipe_face_landmark", "texture_pca"),
         # Renders textured by texture_pca, whose bytes differ between machines: so do these.
-        accept_sha256=("b183d529e5c5fc2e02427b00e56d993f902d6f1b43372886a6f1de073de37aea",),
         tolerance=1e-2,
         exact_integers=False,  # a nearest triangle can flip with float noise in the renders
         licence="MIT (ICT-FaceKit) + Apache-2.0 (MediaPipe); renders textured by texture_pca (CC BY 4.0)",
