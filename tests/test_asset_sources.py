@@ -373,6 +373,8 @@ def test_shipped_fingerprints_match_present_files() -> None:
         reference = verify.reference_fingerprint(name)
         if spec.builder is None:
             continue
+        if spec.on_demand and reference is None:  # an hour-long training build: pinned once published
+            continue
         assert reference is not None, f"{name}: no fingerprint (python -m ganfit_core assets pin {name})"
         assert reference["sources_sha256"] == assets.sources_digest(spec)
         path = assets.weights_dir() / spec.filename

@@ -77,8 +77,10 @@ def test_event_stream(events: list[FitEvent]) -> None:
 def test_losses_decrease(events: list[FitEvent]) -> None:
     # The default start is the best of the camera hypotheses (landmark fit already solved), so
     # the landmark stages only refine it (Adam's first steps may leave that optimum a little; the
-    # landmark stages end at their best step); the full stage still has its photometric work to do.
-    for stage, factor in (("rigid", 1.15), ("shape", 1.0), ("full", 0.7)):
+    # landmark stages end at their best step); the full stage still has its photometric work to do,
+    # though its texture now starts from the prior fitted to the photo's visible skin, so it starts
+    # lower than from the prior's mean (its pixel and identity terms are checked below).
+    for stage, factor in (("rigid", 1.15), ("shape", 1.0), ("full", 0.8)):
         totals = [e.losses["total"] for e in events if e.stage == stage]
         assert totals[-1] < factor * totals[0], (stage, totals[0], totals[-1])
     full = [e.losses for e in events if e.stage == "full"]
