@@ -16,10 +16,8 @@ import base64
 import colorsys
 import functools
 import io
-import os
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from chromium import chromium_driver
 from PIL import Image
 
 from ganfit_core.export.animated_glb import write_face_glb
@@ -42,11 +41,6 @@ WEB = ROOT / "tests" / "web"
 SKIN = (200, 150, 130)
 BACKGROUND = 128  # the page's clear colour (0x808080)
 SMILE = {"jawOpen": 1.0, "mouthSmileLeft": 1.0, "mouthSmileRight": 1.0}
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=900,1100")
 LOOK_LEFT = {"eyeLookOutLeft": 1.0, "eyeLookInRight": 1.0}  # the subject looks to their left (+x)
 
 
@@ -88,28 +82,9 @@ def web_url(glb_folder: Path, node_modules: Path) -> Iterator[str]:
 
 @pytest.fixture()
 def driver() -> Iterator[Any]:
-    """Headless Chromium with the project's flags (as tests/test_browser.py) and a fresh profile."""
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = f"headless browser missing ({', '.join(missing)}): apt-get install chromium chromium-driver"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}:
-            pytest.fail(message + " (required in CI)")
-        pytest.skip(message)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="ganfit-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = str(CHROMIUM)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
+    """Headless Chromium with the project's flags and a fresh profile (tests/chromium.py)."""
+    with chromium_driver("900,1100") as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _open(driver: Any, url: str) -> dict:

@@ -9,80 +9,37 @@ Screenshots go to ``artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from chromium import chromium_driver, require_browser
 from PIL import Image
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1700",
-)
 TINY_ITERATIONS = 3
 #: Seconds allowed for the page, the first plot update and the finished fit.
 PAGE_TIMEOUT_S = 60
 FIT_TIMEOUT_S = 150
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
-def _require_browser() -> None:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = (
-            f"headless browser missing ({', '.join(missing)}): apt-get install -y chromium chromium-driver"
-        )
-        if _in_ci():
-            pytest.fail(message + " (required in CI)")
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def app_and_url(tmp_path_factory: pytest.TempPathFactory, app_module: Any, serve_app: Any) -> Any:
-    _require_browser()
+    require_browser()
     with serve_app(tmp_path_factory.mktemp("browser-outputs")) as url:
         yield app_module, url
 
 
 @pytest.fixture()
-def driver() -> Any:
-    _require_browser()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="ganfit-chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.binary_location = str(CHROMIUM)
-    browser = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
+def driver() -> Iterator[Any]:
+    with chromium_driver("1400,1700") as browser:
         yield browser
-    finally:
-        browser.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _set_number(driver: Any, elem_id: str, value: int) -> None:
