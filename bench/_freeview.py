@@ -44,13 +44,41 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def _with_eyes(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
+               texture: np.ndarray, eyes) -> tuple[np.ndarray, ...]:
+    """One mesh of the face and the flat-coloured eyeballs (as the exported GLB shows them): the
+    texture gets a band of the eye parts' colours on its right, the face's UVs are squeezed left."""
+    h, w = texture.shape[:2]
+    band = 8
+    tex = np.concatenate([texture, np.zeros((h, band, 3), texture.dtype)], 1)
+    parts = eyes.parts()
+    new_uvs = [np.asarray(uvs, np.float32) * [w / (w + band), 1.0]]
+    new_uv_faces, new_faces = [uv_faces], [faces]
+    offset_v, offset_t = len(vertices), len(uvs)
+    for i, (_, part_faces, rgb) in enumerate(parts):
+        rows = slice(i * h // len(parts), (i + 1) * h // len(parts))
+        tex[rows, w:] = np.round(np.asarray(rgb) * 255).astype(texture.dtype)
+        v_centre = 1.0 - (i + 0.5) / len(parts)  # row 0 is v = 1
+        new_uvs.append(np.array([[(w + band / 2) / (w + band), v_centre]], np.float32))
+        new_uv_faces.append(np.full_like(part_faces, offset_t + i))
+        new_faces.append(part_faces + offset_v)
+    return (np.concatenate([vertices, eyes.vertices]), np.concatenate(new_faces), np.concatenate(new_uvs),
+            np.concatenate(new_uv_faces), tex)
+
+
 def render_view(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
                 texture: np.ndarray, landmark_indices: np.ndarray, yaw_deg: float, *, size: int = 256,
-                background: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """The textured mesh (model space, mm) under neutral light (ambient 1) turned ``yaw_deg``.
+                background: float = 0.5, eyes=None, light: str = "studio") -> tuple[np.ndarray, np.ndarray]:
+    """The textured mesh (model space, mm) under neutral light turned ``yaw_deg``.
 
+    ``light``: ``"studio"``, a white light at the viewer, 20° above, with half the level ambient (a
+    surface facing it gets ~1; shading shows the shape), or ``"ambient"`` (1 everywhere: flat).
+
+    ``eyes``: :class:`ganfit_core.model.eyes.EyeMeshes` rendered with it (the exported GLB has
+    them; without them the eye sockets show the background).
     Returns the image (size, size, 3) uint8 and the projected landmarks (68, 2) px.
     """
+    from ganfit_core.export.rerender import directional_sh
     from ganfit_core.render import (
         FRONTAL_ROTATION,
         PinholeCamera,
@@ -60,19 +88,30 @@ def render_view(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_fac
     )
     from ganfit_core.render.camera import project
 
+    face_centre = np.asarray(vertices, dtype=np.float32).mean(0)
+    landmarks_model = np.asarray(vertices, dtype=np.float32)[np.asarray(landmark_indices)]
+    if eyes is not None:
+        vertices, faces, uvs, uv_faces, texture = _with_eyes(vertices, faces, uvs, uv_faces, texture, eyes)
     v = torch.from_numpy(np.asarray(vertices, dtype=np.float32))[None]
     rot = axis_angle_to_matrix(torch.tensor([[0.0, math.radians(yaw_deg), 0.0]])) @ FRONTAL_ROTATION
-    centre = v[0].mean(0)
-    cam_v = (v - centre) @ rot.transpose(1, 2) + torch.tensor([0.0, 0.0, 1500.0])
+    centre = torch.from_numpy(face_centre)
+    offset = torch.tensor([0.0, 0.0, 1500.0])
+    cam_v = (v - centre) @ rot.transpose(1, 2) + offset
     focal = 0.8 * size * 1500.0 / 260.0
     camera = PinholeCamera(torch.tensor([focal]), torch.tensor([[size / 2, size / 2]]), size, size)
     tex = torch.from_numpy(np.asarray(texture, dtype=np.float32) / 255.0)[None]
+    if light == "ambient":
+        sh = ambient_sh(1, 1.0)
+    elif light == "studio":
+        sh = torch.from_numpy(directional_sh([1.0, 1.0, 1.0], 0.0, 20.0, ambient=0.5)).float()[None]
+    else:
+        raise ValueError(f"light: expected 'studio' or 'ambient', got {light!r}")
     out = make_renderer("torch").render(cam_v, torch.from_numpy(np.asarray(faces)).long(),
                                         torch.from_numpy(np.asarray(uvs, dtype=np.float32)),
-                                        torch.from_numpy(np.asarray(uv_faces)).long(), tex, camera,
-                                        ambient_sh(1, 1.0))
+                                        torch.from_numpy(np.asarray(uv_faces)).long(), tex, camera, sh)
     image = out.image + (1 - out.mask) * background
-    lms = project(cam_v[:, torch.as_tensor(landmark_indices).long()], camera)[0].numpy()
+    lm_cam = (torch.from_numpy(landmarks_model)[None] - centre) @ rot.transpose(1, 2) + offset
+    lms = project(lm_cam, camera)[0].numpy()
     return (image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8), lms.astype(np.float64)
 
 

@@ -18,6 +18,11 @@ held-out photos, ``ganfit_core.fitting.engine.fit`` with each prior at the defau
 the last prior, with the detail stage if ``--detail-steps`` > 0). PSNR and SSIM of the final render
 against the crop inside the landmark face mask, identity cosine similarity (face-api's recogniser:
 the same network as the identity loss, so it flatters every fit equally), and fit seconds.
+
+Part 3, **free view** (``--views N`` held-out identities of different skin tones): each neutral photo
+is fitted, re-rendered under neutral light in its own view, frontally and at 35° yaw, and compared
+with the person's other (smiling) photo by recognisers independent of the fit (``--recognisers``,
+bench/_recognisers.py); also the albedo's skin tone per group and picture grids.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -194,57 +200,110 @@ def pick_identities(source: Path, count: int) -> list[str]:
     return picked
 
 
+def load_scorers(names: list[str]) -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """Recogniser name -> descriptor(image uint8 (H, W, 3), landmarks (68, 2) px).
+
+    ``faceres`` and ``mobileface`` (bench/_recognisers.py) are independent of the fit's identity loss;
+    ``dlib`` is the same network as that loss (face-api's port of it), so it flatters every fit.
+    """
+    from _freeview import dlib_descriptor, load_dlib
+    from _recognisers import Recogniser
+
+    scorers = {}
+    for name in names:
+        if name == "dlib":
+            models = load_dlib()
+            if models is None:
+                raise SystemExit("--recognisers dlib needs dlib-bin and face-recognition-models "
+                                 "(requirements-test.txt)")
+            scorers[name] = lambda image, lms, m=models: dlib_descriptor(m, image, lms)
+        else:
+            scorers[name] = Recogniser(name).embed
+    return scorers
+
+
 def freeview_table(source: Path, priors: list[str], count: int, grid: Path | None,
                    detail_steps: int | None, identities: list[str] | None = None,
+                   recognisers: tuple[str, ...] = ("faceres", "mobileface"), dump: Path | None = None,
+                   from_dumps: Path | None = None, with_eyes: bool = True,
+                   overrides: dict[str, float] | None = None, light: str = "studio",
                    ) -> tuple[list[dict], list[dict]]:
     """Part 3: fit each identity's neutral photo; score re-renders under neutral light against the
-    person's other (smiling) photo with dlib's recogniser; skin tone of the albedo per group."""
-    from _freeview import cosine, dlib_descriptor, ethnicity_groups, load_dlib, render_view, srgb_to_lab
+    person's other (smiling) photo with each recogniser (cosine); skin tone of the albedo per group.
+
+    ``dump`` saves each fit (mesh, UVs, texture, in-view render) as ``<prior>_<number>.npz``;
+    ``from_dumps`` scores such files instead of fitting (e.g. fits made by another version).
+    ``with_eyes``: the free views show the ICT eyeballs, as the exported GLB does.
+    ``overrides``: FitConfig fields set for these fits (e.g. ``{"freeview_identity_weight": 0.3}``).
+    ``light``: the free views' light (``studio`` or ``ambient``, see ``_freeview.render_view``).
+    """
+    from _freeview import cosine, ethnicity_groups, render_view, srgb_to_lab
     from PIL import Image
 
     from ganfit_core.fitting.config import FitConfig
     from ganfit_core.fitting.engine import fit, run_to_end
     from ganfit_core.fitting.target import prepare_target
+    from ganfit_core.model.eyes import load_eye_basis, shape_eyes
     from ganfit_core.render.lighting import SH_BAND0
     from ganfit_core.texture.skin import landmark_regions
 
-    models = load_dlib()
-    if models is None:
-        raise SystemExit("part 3 needs dlib-bin and face-recognition-models (requirements-test.txt); "
-                         "or run with --views 0")
+    eye_basis = load_eye_basis() if with_eyes else None
+    scorers = load_scorers(list(recognisers))
     groups = ethnicity_groups(source)
     numbers = identities or pick_identities(source, count)
     from ganfit_core.model.morphable import load_morphable_model
 
     landmark_idx = load_morphable_model("face").landmark_indices.numpy()
-    refs, photos = {}, {}
+    refs: dict[str, dict[str, np.ndarray]] = {r: {} for r in scorers}
+    photos = {}
     for n in numbers:
         photos[n] = prepare_target(source / "neutral_front" / f"{n}_03.jpg", resolution=224)
         other = prepare_target(source / "smiling_front" / f"{n}_08.jpg", resolution=224)
-        refs[n] = dlib_descriptor(models, other.image, other.landmarks)
-    same = [cosine(dlib_descriptor(models, photos[n].image, photos[n].landmarks), refs[n]) for n in numbers]
-    diff = [cosine(dlib_descriptor(models, photos[a].image, photos[a].landmarks), refs[b])
-            for a in numbers for b in numbers if a != b]
-    rows: list[dict] = [{"prior": "photo vs other photo", "in_view": round(statistics.mean(same), 3)},
-                        {"prior": "different people", "in_view": round(statistics.mean(diff), 3)}]
+        for r, embed in scorers.items():
+            refs[r][n] = embed(other.image, other.landmarks)
+    same_row: dict[str, object] = {"prior": "photo vs other photo"}
+    diff_row: dict[str, object] = {"prior": "different people"}
+    for r, embed in scorers.items():
+        own = {n: embed(photos[n].image, photos[n].landmarks) for n in numbers}
+        same_row[f"{r}_in_view"] = round(statistics.mean(cosine(own[n], refs[r][n]) for n in numbers), 3)
+        diff_row[f"{r}_in_view"] = round(statistics.mean(cosine(own[a], refs[r][b]) for a in numbers
+                                                         for b in numbers if a != b), 3)
+    rows: list[dict] = [same_row, diff_row]
     tone: list[dict] = []
     grid_rows = []
     for name in priors:
-        config = FitConfig(texture_prior=name) if detail_steps is None else FitConfig(
-            texture_prior=name, detail_steps=detail_steps)
-        scores: dict[str, list[float]] = {"in_view": [], "frontal": [], "yaw35": []}
+        extra = {} if detail_steps is None else {"detail_steps": detail_steps}
+        config = FitConfig(texture_prior=name, **extra, **(overrides or {}))
+        scores: dict[str, list[float]] = {f"{r}_{k}": [] for r in scorers
+                                          for k in ("in_view", "frontal", "yaw35")}
         for n in numbers:
             target = photos[n]
-            result = run_to_end(fit(target, config))
-            in_view = dlib_descriptor(models, result.render, target.landmarks)
-            scores["in_view"].append(cosine(in_view, refs[n]))
+            if from_dumps is not None:
+                mesh = dict(np.load(from_dumps / f"{name}_{n}.npz"))
+            else:
+                result = run_to_end(fit(target, config))
+                mesh = {"vertices": result.vertices, "faces": result.faces, "uvs": result.uvs,
+                        "uv_faces": result.uv_faces, "texture": result.texture, "render": result.render,
+                        "sh": np.asarray(result.face.sh), "identity": np.asarray(result.face.identity),
+                        "expression": np.asarray(result.face.expression)}
+                if result.face.iris_rgb is not None:
+                    mesh["iris_rgb"] = np.asarray(result.face.iris_rgb)
+                if dump is not None:
+                    dump.mkdir(parents=True, exist_ok=True)
+                    np.savez_compressed(dump / f"{name}_{n}.npz", **mesh)
+            for r, embed in scorers.items():
+                scores[f"{r}_in_view"].append(cosine(embed(mesh["render"], target.landmarks), refs[r][n]))
             views = {}
+            iris = tuple(mesh["iris_rgb"]) if "iris_rgb" in mesh else None
+            eyes = (shape_eyes(eye_basis, mesh["identity"].reshape(-1), mesh["expression"].reshape(-1), iris)
+                    if with_eyes else None)
             for key, yaw in (("frontal", 0.0), ("yaw35", 35.0), ("yaw70", 70.0)):
-                image, lms = render_view(result.vertices, result.faces, result.uvs, result.uv_faces,
-                                         result.texture, landmark_idx, yaw)
+                image, lms = render_view(mesh["vertices"], mesh["faces"], mesh["uvs"], mesh["uv_faces"],
+                                         mesh["texture"], landmark_idx, yaw, eyes=eyes, light=light)
                 views[key] = image
-                if key in scores:  # not at 70 degrees: dlib's 68-point predictor is not made for profiles
-                    scores[key].append(cosine(dlib_descriptor(models, image, lms), refs[n]))
+                if key != "yaw70":  # not at 70 degrees: the five-point alignment needs both eyes
+                    for r, embed in scorers.items():
+                        scores[f"{r}_{key}"].append(cosine(embed(image, lms), refs[r][n]))
                 if key == "frontal":
                     frontal_lms = lms
             # Skin tone: cheeks/nose of the photo (normalised by the fitted exposure, the SH DC
@@ -253,11 +312,13 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
             grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
             ref_photo = landmark_regions(target.landmarks.astype(np.float64), grid_px).reference
             photo_rgb = (target.image.reshape(-1, 3)[ref_photo] / 255.0).mean(0)
-            exposure = np.asarray(result.face.sh, dtype=np.float64)[0] * SH_BAND0
+            exposure = np.asarray(mesh["sh"], dtype=np.float64)[0] * SH_BAND0
             ys, xs = np.mgrid[0:256, 0:256]
             grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
             ref_render = landmark_regions(frontal_lms, grid_px).reference
-            albedo_rgb = (views["frontal"].reshape(-1, 3)[ref_render] / 255.0).mean(0)
+            flat, _ = render_view(mesh["vertices"], mesh["faces"], mesh["uvs"], mesh["uv_faces"],
+                                  mesh["texture"], landmark_idx, 0.0, eyes=eyes, light="ambient")
+            albedo_rgb = (flat.reshape(-1, 3)[ref_render] / 255.0).mean(0)  # the albedo itself
             lab_albedo = srgb_to_lab(albedo_rgb)
             lab_photo = srgb_to_lab(np.clip(photo_rgb / np.maximum(exposure, 1e-3), 0, 1))
             lab_raw = srgb_to_lab(photo_rgb)
@@ -270,8 +331,8 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                          **{f"id_{k}": round(v[-1], 3) for k, v in scores.items()}})
             if grid is not None:
                 tiles = [np.asarray(Image.fromarray(a).resize((256, 256), Image.Resampling.BILINEAR))
-                         for a in (target.image, result.render)]
-                uv = np.asarray(Image.fromarray(result.texture).resize((256, 256), Image.Resampling.BOX))
+                         for a in (target.image, mesh["render"])]
+                uv = np.asarray(Image.fromarray(mesh["texture"]).resize((256, 256), Image.Resampling.BOX))
                 row = [*tiles, views["frontal"], views["yaw35"], views["yaw70"], uv]
                 grid_rows.append(np.concatenate(row, 1))
         rows.append({"prior": name, **{k: round(statistics.mean(v), 3) for k, v in scores.items()}})
@@ -285,6 +346,15 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
 def grid_path(grid: Path, prior: str, priors: list[str]) -> Path:
     """The picture grid of one prior: ``grid`` itself for a single prior, else ``<stem>_<prior>.png``."""
     return grid if len(priors) == 1 else grid.with_name(f"{grid.stem}_{prior}{grid.suffix}")
+
+
+def parse_overrides(text: str) -> dict[str, float]:
+    """``"a=1,b=0.5"`` -> ``{"a": 1, "b": 0.5}`` (ints stay ints) for FitConfig fields."""
+    out: dict[str, float] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+    return out
 
 
 def tone_by_group(tone: list[dict]) -> list[dict]:
@@ -314,7 +384,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("weights/texture_data"))
     parser.add_argument("--priors", default="simple,pca,gan")
-    parser.add_argument("--steps", type=int, default=300, help="latent-optimisation steps (part 1)")
+    parser.add_argument("--steps", type=int, default=300,
+                        help="latent-optimisation steps (part 1); 0 skips it")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N held-out maps (part 1)")
     parser.add_argument("--fit-photos", type=int, default=4, help="held-out photos to fit (part 2); 0 skips")
     parser.add_argument("--detail-steps", type=int, default=0,
@@ -332,14 +403,31 @@ def main() -> None:
     parser.add_argument("--grid", type=Path, default=Path("bench/results/texture_grid.png"),
                         help="picture grid of part 3: photo, in-view render, frontal, 35°, 70°, UV map "
                         "(one file per prior, <stem>_<prior>.png, when there are several)")
+    parser.add_argument("--recognisers", default="faceres,mobileface",
+                        help="part 3 scorers: faceres, mobileface (independent of the fit, fetched with npm "
+                        "on first use) and dlib (the identity loss's own network)")
+    parser.add_argument("--dump", type=Path, default=None,
+                        help="part 3: save each fit as <prior>_<n>.npz here")
+    parser.add_argument("--from-dumps", type=Path, default=None,
+                        help="part 3: score the .npz fits in this folder instead of fitting")
+    parser.add_argument("--set", default="", metavar="FIELD=VALUE,...",
+                        help="part 3: FitConfig fields for the fits, e.g. freeview_identity_weight=0.3")
+    parser.add_argument("--light", choices=("studio", "ambient"), default="studio",
+                        help="part 3: light of the free views: a soft white light at the viewer with "
+                        "ambient (studio) or flat ambient only")
+    parser.add_argument("--no-eyes", action="store_true",
+                        help="part 3: free views without the eyeballs (the sockets show the background)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     priors = [p.strip() for p in args.priors.split(",") if p.strip()]
 
-    projection = projection_table(args.data, priors, args.steps, args.limit)
-    _print(projection, f"Projection of held-out UV maps (PSNR dB, well-seen texels; {args.steps} Adam steps)")
+    projection: list[dict] = []
+    if args.steps > 0:
+        projection = projection_table(args.data, priors, args.steps, args.limit)
+        _print(projection, "Projection of held-out UV maps (PSNR dB, well-seen texels; "
+               f"{args.steps} Adam steps)")
     fits: list[dict] = []
     if args.fit_photos > 0:
         fits = fit_table(args.source, priors, args.fit_photos, args.detail_steps)
@@ -349,9 +437,11 @@ def main() -> None:
     if args.views > 0:
         view_priors = [p.strip() for p in args.view_priors.split(",") if p.strip()]
         ids = [i.strip() for i in args.identities.split(",")] if args.identities else None
+        recognisers = tuple(r.strip() for r in args.recognisers.split(",") if r.strip())
         views, tone = freeview_table(args.source, view_priors, args.views, args.grid, args.view_detail_steps,
-                                     ids)
-        _print(views, f"Identity (dlib cosine vs the person's other photo), {args.views} held-out "
+                                     ids, recognisers, args.dump, args.from_dumps,
+                                     not args.no_eyes, parse_overrides(args.set), args.light)
+        _print(views, f"Identity (cosine vs the person's other photo), {args.views} held-out "
                "identities, re-rendered under neutral light")
         _print(tone_by_group(tone), "Skin tone of the albedo vs the photo normalised by the fitted exposure "
                "(ΔE76, ΔL*: + = lightened; _raw: vs the photo as is)")

@@ -238,3 +238,16 @@ def test_export_all_writes_an_animatable_arkit_glb(ict_model_path: Path, eyes: E
         assert [m["name"] for m in doc["meshes"]] == ["face", "sclera", "iris", "pupil"]
     with pytest.raises(ValueError, match="expression shapes"):
         export_glb(result, tmp_path / "bad.glb", eyes=False, expressions=np.zeros((53, 10, 3)))
+
+
+def test_glb_iris_takes_the_fitted_iris_colour(ict_model_path: Path, eyes: EyeBasis, tmp_path: Path) -> None:
+    from ganfit_core.export import params_document
+    from ganfit_core.export.animated_glb import srgb_to_linear
+
+    result, _ = _fitted_ict_result(ict_model_path)
+    blue = (0.30, 0.45, 0.65)
+    result = dataclasses.replace(result, face=dataclasses.replace(result.face, iris_rgb=blue))
+    scene = trimesh.load(export_glb(result, tmp_path / "face.glb", eyes=eyes))
+    factor = np.asarray(scene.geometry["iris"].visual.material.baseColorFactor, np.float64)
+    assert np.allclose(factor[:3] / 255.0, srgb_to_linear(blue), atol=0.01), factor
+    assert params_document(result)["params"]["iris_rgb"] == list(blue)

@@ -81,6 +81,12 @@ def test_detail_layer_is_masked() -> None:
     params.set_detail_mask(mask)
     out = params.texture(base).detach().numpy()
     np.testing.assert_allclose(out[:, :, :4], 0.7, atol=1e-6)
-    np.testing.assert_allclose(out[:, :, 4:], 0.5, atol=1e-6)
+    # outside the mask the detail's local mean carries on (the skin tone), not the detail itself
+    np.testing.assert_allclose(out[:, :, 4:], 0.7, atol=1e-5)
+    with torch.no_grad():  # a zero-mean pattern: its mean (nothing) carries on, the pattern does not
+        params.detail.copy_(0.2 * (-1.0) ** torch.arange(8)[None, :, None, None].expand(1, 8, 8, 3))
+    out = params.texture(base).detach().numpy()
+    np.testing.assert_allclose(out[:, :, 4:], 0.5, atol=0.03)
+    assert np.ptp(out[:, :, :4]) > 0.3  # inside, the pattern is kept
     with pytest.raises(ValueError, match="detail mask"):
         params.set_detail_mask(torch.zeros(1, 4, 4))

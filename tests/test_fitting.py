@@ -235,10 +235,10 @@ def test_context_check_refuses_another_config(context: FitContext) -> None:
     with pytest.raises(FitError, match="build_context"):
         context.check(base.replace(region="narrow_face"))
     no_id = FitContext(context.device, context.model, context.prior, context.renderer, None, context.sparse,
-                       context.key, context.dense, context.dense_weights)
-    no_id.check(base.replace(identity_weight=0.0, content_weight=0.0))
+                       context.key, context.dense, context.dense_weights, context.freeview)
+    no_id.check(base.replace(identity_weight=0.0, content_weight=0.0, freeview_identity_weight=0.0))
     no_dense = FitContext(context.device, context.model, context.prior, context.renderer,
-                          context.identity_net, context.sparse, context.key)
+                          context.identity_net, context.sparse, context.key, freeview=context.freeview)
     no_dense.check(base.replace(dense_weight=0.0))
     with pytest.raises(FitError, match="dense landmark model"):
         no_dense.check(base)

@@ -168,3 +168,72 @@ def test_photo_detail_mask_skips_hair_and_mirrors_seen_skin(face_model) -> None:
     skin = (raw.weight > 0.6) & (np.abs(raw.colour - SKIN).max(-1) < 0.05)
     assert np.median(mask[skin]) > 0.9
     assert mask.min() >= 0.0 and mask.max() <= 1.0
+
+
+def _toy_unwrapped(size: int = 100):
+    """A (size x size) 'UV map' laid out like the photo (texel (r, c) sees pixel (c, r)): hair in rows
+    below 10, a band of dark hair tips (rows 10-13) that a skin test would pass, skin below."""
+    from ganfit_core.texture.unwrap import Unwrapped
+
+    rows, cols = np.mgrid[0:size, 0:size].astype(np.float64)
+    colour = np.empty((size, size, 3))
+    colour[:] = (0.8, 0.6, 0.5)
+    colour[rows < 14] = (0.45, 0.33, 0.28)  # hair tips: same chroma, ~45 % darker
+    colour[rows < 10] = (0.1, 0.08, 0.07)  # hair
+    pixels = np.stack([cols + 0.5, rows + 0.5], axis=-1)
+    unwrapped = Unwrapped(colour=colour, weight=np.ones((size, size)), normals=np.zeros((size, size, 3)),
+                          pixels=pixels)
+    skin = np.where(rows < 10, 0.0, 1.0)
+    lm = np.zeros((68, 2))
+    lm[8], lm[27] = (50, 100), (50, 40)  # chin, nose bridge: 'up' is -y
+    lm[17:27, 1] = 35.0
+    lm[17:27, 0] = np.linspace(25, 75, 10)
+    lm[36], lm[45] = (30, 45), (70, 45)
+    return unwrapped, skin, lm
+
+
+def test_hair_fade_fades_the_detail_out_towards_the_hair() -> None:
+    from ganfit_core.texture.skin import hair_fade
+
+    unwrapped, skin, lm = _toy_unwrapped()
+    chart = np.ones(skin.shape, dtype=bool)
+    fade = hair_fade(unwrapped, lm, skin, chart, width=8.0)
+    column = fade[:, 50]
+    assert np.all(column[:15] == 0.0)  # the hair and the dark tips that pass the skin test
+    assert np.all(np.diff(column[14:24]) >= 0) and column[25] == 1.0  # a linear rise over 8 texels
+    assert np.all(fade[40:] == 1.0)  # below the brows nothing changes (eyes, lips keep their borders)
+
+
+def test_hair_fade_is_one_without_hair() -> None:
+    from ganfit_core.texture.skin import hair_fade
+
+    unwrapped, _, lm = _toy_unwrapped()
+    unwrapped.colour[:] = (0.8, 0.6, 0.5)
+    fade = hair_fade(unwrapped, lm, np.ones((100, 100)), np.ones((100, 100), dtype=bool), width=8.0)
+    assert np.all(fade == 1.0)
+
+
+def test_detail_mask_keeps_the_eyelids_but_not_the_eye() -> None:
+    lm = np.zeros((68, 2))
+    lm[36:42] = [[20, 50], [27, 46], [33, 46], [40, 50], [33, 54], [27, 54]]
+    lm[42:48] = lm[36:42] + [40, 0]
+    lm[8], lm[27] = (50, 100), (50, 40)
+    lid = np.array([[30.0, 44.0]])  # just above the upper lid line, inside the 1.6x enlarged outline
+    centre = np.array([[30.0, 50.0]])
+    assert landmark_regions(lm, lid, eye_scale=1.6).eyes[0]
+    assert not landmark_regions(lm, lid, eye_scale=1.15).eyes[0]
+    assert landmark_regions(lm, centre, eye_scale=1.15).eyes[0]
+
+
+def test_low_frequency_fill_carries_the_tone_without_the_detail() -> None:
+    from ganfit_core.fitting.params import low_frequency_fill
+
+    gen = torch.Generator().manual_seed(0)
+    tone = -0.2
+    values = tone + 0.05 * torch.randn(1, 64, 64, 3, generator=gen)  # a darker tone with fine noise
+    weights = torch.zeros(1, 64, 64, 1)
+    weights[:, 16:48, 16:48] = 1.0
+    out = low_frequency_fill(values, weights, coarse=16)
+    outside = out[0, :8, :, :]  # far from the known square
+    assert torch.allclose(outside, torch.full_like(outside, tone), atol=0.02)
+    assert float(out[0, 16:48, 16:48].std()) < 0.5 * float(values[0, 16:48, 16:48].std())  # smooth

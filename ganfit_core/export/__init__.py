@@ -9,7 +9,8 @@ Units and axes:
   (sRGB texture, white base colour factor, metallic 0, roughness 0.9). UV seams: every distinct
   (vertex, UV) pair of the triangles becomes one glTF vertex. The scene holds the ``face`` mesh
   first, then (for an ICT face, see below) the untextured, double-sided ``sclera`` (off-white),
-  ``iris`` (dark brown) and ``pupil`` meshes (their sRGB colours written as glTF's linear factors).
+  ``iris`` (the photo's iris colour, ``FittedFace.iris_rgb``; dark brown when unseen) and
+  ``pupil`` meshes (their sRGB colours written as glTF's linear factors).
   Written by :mod:`ganfit_core.export.animated_glb` (no trimesh).
 - **Animation** (morph targets): the face carries ICT's 53 expression shapes plus ARKit's
   ``browInnerUp`` and ``cheekPuff`` (the sums of ICT's halves) as glTF morph targets named after
@@ -77,6 +78,7 @@ UNITS = {
     "identity": "standard deviations of the ICT identity modes",
     "expression": "ICT/ARKit blendshape weights in [0, 1]",
     "sh": "spherical harmonics bands 0-2 (9 x RGB) on camera-space normals; image = albedo * shading",
+    "iris_rgb": "iris albedo of the eyeballs, RGB in [0, 1] (null: not seen in the photo, default brown)",
 }
 
 def eye_meshes(result: FitResult, eyes: EyeBasis | bool = True) -> EyeMeshes | None:
@@ -85,7 +87,8 @@ def eye_meshes(result: FitResult, eyes: EyeBasis | bool = True) -> EyeMeshes | N
     if eyes is False or result.region not in EYELESS_REGIONS:
         return None
     basis = load_eye_basis() if eyes is True else eyes
-    return shape_eyes(basis, result.face.identity, result.face.expression)
+    return shape_eyes(basis, result.face.identity, result.face.expression,
+                      result.face.iris_rgb)
 
 
 def _compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -235,7 +238,7 @@ def params_document(result: FitResult) -> dict[str, Any]:
     params = {
         "identity": face.identity, "expression": face.expression, "rotation": pose.rotation,
         "translation_xy": pose.translation_xy, "log_depth": [pose.log_depth], "log_focal": [pose.log_focal],
-        "sh": face.sh, "texture_latent": face.texture_latent,
+        "sh": face.sh, "texture_latent": face.texture_latent, "iris_rgb": face.iris_rgb,
         "rotation_matrix": camera.rotation, "translation_mm": camera.translation, "focal_px": [camera.focal],
         "principal_px": camera.principal, "expression_names": list(face.expression_names),
     }

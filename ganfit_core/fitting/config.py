@@ -112,6 +112,13 @@ class FitConfig:
     pixel_weight: float = _f(1.0, "masked robust pixel loss weight", *_WEIGHT)
     identity_weight: float = _f(0.3, "identity loss (1 - cos of recogniser embeddings) weight", *_WEIGHT)
     content_weight: float = _f(0.1, "content loss (recogniser activations) weight", *_WEIGHT)
+    freeview_identity_weight: float = _f(0.3, "free-view identity weight: 1 - cos of the recogniser's "
+                                         "embedding of the face re-rendered frontally and turned "
+                                         "+-freeview_yaw_deg under neutral light (with its eyeballs) vs "
+                                         "the photo's", *_WEIGHT)
+    freeview_yaw_deg: float = _f(30.0, "head turn of the free views, degrees", 0.0, 60.0)
+    freeview_size: int = _f(160, "side of the free-view renders, px", 64, 512)
+    freeview_every: int = _f(1, "the free-view term on every N-th step of the full and detail stages", 1, 100)
     dense_weight: float = _f(1.0, "weight of the dense landmark term (MediaPipe FaceMesh's 468 points "
                              "against their ICT surface points; normalised as the 68-point term; 0: off)",
                              *_WEIGHT)

@@ -29,13 +29,15 @@ def resolve_device(name: str) -> torch.device:
 
 
 def needs_identity(config: FitConfig) -> bool:
-    """Whether the fit uses the face recogniser: an identity or content weight in a rendering stage.
+    """Whether the fit uses the face recogniser: an identity, content or free-view identity weight in a
+    rendering stage.
 
     Example:
-        >>> needs_identity(FitConfig()), needs_identity(FitConfig(identity_weight=0, content_weight=0))
+        >>> no_recogniser = FitConfig(identity_weight=0, content_weight=0, freeview_identity_weight=0)
+        >>> needs_identity(FitConfig()), needs_identity(no_recogniser)
         (True, False)
     """
-    weighted = config.identity_weight > 0 or config.content_weight > 0
+    weighted = config.identity_weight > 0 or config.content_weight > 0 or config.freeview_identity_weight > 0
     return weighted and (config.full_steps > 0 or config.detail_steps > 0)
 
 
@@ -49,6 +51,14 @@ def needs_dense(config: FitConfig) -> bool:
         (False, False)
     """
     return config.dense_weight > 0 and config.region != "narrow_face"
+
+
+def needs_freeview(config: FitConfig) -> bool:
+    """Whether the fit uses the free-view identity term (it needs the eyeballs of an eyeless region)."""
+    from ganfit_core.model.layout import EYELESS_REGIONS
+
+    return (config.freeview_identity_weight > 0 and config.region in EYELESS_REGIONS
+            and (config.full_steps > 0 or config.detail_steps > 0))
 
 
 def context_key(config: FitConfig) -> tuple[str, str, str, str]:
@@ -71,6 +81,8 @@ class FitContext:
     dense: torch.nn.Module | None = None
     #: (468,) per-point weights of the dense term (the correspondence's reliability).
     dense_weights: torch.Tensor | None = None
+    #: Eyeballs and combined mesh of the free-view identity term (None: the term is off).
+    freeview: object | None = None
 
     def check(self, config: FitConfig) -> None:
         """Raise FitError unless this context was built for ``config``'s model, prior and devices."""
@@ -79,6 +91,9 @@ class FitContext:
         if needs_dense(config) and self.dense is None:
             raise FitError("the FitContext was built without the dense landmark model, but the config "
                            "weights it (dense_weight > 0): use build_context(config)")
+        if needs_freeview(config) and self.freeview is None:
+            raise FitError("the FitContext was built without the free-view rig, but the config weights "
+                           "it (freeview_identity_weight > 0): use build_context(config)")
         if wanted != self.key or (needs_id and self.identity_net is None):
             has_id = "" if self.identity_net is not None else " without the identity network"
             raise FitError(f"the FitContext was built for (region, prior, device, renderer) = "
@@ -111,5 +126,10 @@ def build_context(config: FitConfig) -> FitContext:
         dense = DenseLandmarkModel(model, corr.triangles, corr.barycentric)
         weights = point_weights(corr.spread_mm, floor_mm=config.dense_spread_floor_mm)
         dense_weights = torch.as_tensor(weights, device=device)
+    freeview = None
+    if needs_freeview(config):
+        from ganfit_core.fitting.freeview import build_freeview_rig
+
+        freeview = build_freeview_rig(model, device)
     return FitContext(device, model, prior, renderer, identity_net, SparseLandmarkModel(model),
-                      context_key(config), dense, dense_weights)
+                      context_key(config), dense, dense_weights, freeview)

@@ -139,7 +139,7 @@ def fit(
             renders = stage in ("full", "detail")
             want_preview = stage_step == steps or (renders and every > 0 and step % every == 0)
             optimizer.zero_grad()
-            terms, composite = step_losses(stage, params, ctx, tgt, config, want_preview)
+            terms, composite = step_losses(stage, params, ctx, tgt, config, want_preview, stage_step)
             total = terms["total"]
             values = {k: float(v.detach()) for k, v in terms.items()}
             diverged = not math.isfinite(values["total"])
@@ -272,6 +272,18 @@ def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
     return tensor[index if tensor.shape[0] > 1 else 0].cpu().numpy().astype(np.float32)
 
 
+def _iris_albedo(target: FitTarget, sh: np.ndarray) -> tuple[float, float, float] | None:
+    """The photo's iris colour divided by the fitted ambient shading (band 0), in [0, 1]."""
+    from ganfit_core.face.iris import estimate_iris_rgb
+    from ganfit_core.render.lighting import SH_BAND0
+
+    iris = estimate_iris_rgb(target.image, target.landmarks)
+    if iris is None:
+        return None
+    level = np.maximum(np.asarray(sh, dtype=np.float64)[0] * SH_BAND0, 0.05)
+    return tuple(float(c) for c in np.clip(np.asarray(iris) / level, 0.0, 1.0))
+
+
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
@@ -287,7 +299,8 @@ def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceP
     face = FittedFace(
         identity=_row(params.identity, i), expression=_row(params.expression, i),
         expression_names=tuple(model.expression_names), texture_latent=_row(params.texture_latent, i),
-        detail=None if detail is None else _row(detail, i), sh=_row(params.sh, i))
+        detail=None if detail is None else _row(detail, i), sh=_row(params.sh, i),
+        iris_rgb=_iris_albedo(target, _row(params.sh, i)))
     camera = FittedCamera(
         rotation=_row(params.rotation_matrix(), i), translation=_row(params.translation(), i),
         focal=float(params.focal()[i]), principal=_row(params.principal, i),

@@ -57,15 +57,16 @@ def projected_landmarks(sparse_cam: torch.Tensor, camera: object, tgt: TargetTen
 
 
 def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: TargetTensors, config: FitConfig,
-                want_render: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+                want_render: bool, step: int = 0) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
     """Weighted loss terms of one step (with ``"total"``) and, if rendered, the composite (B, S, S, 3)
-    (B views: each term is the mean over the views)."""
+    (B views: each term is the mean over the views). ``step`` (within the stage) picks the free view."""
     model = ctx.model
     terms: dict[str, torch.Tensor] = {}
     render = stage in ("full", "detail") or want_render
     camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
     if render:
-        cam_vertices = params.to_camera_space(model(params.identity_rows(), params.expression))
+        model_vertices = model(params.identity_rows(), params.expression)
+        cam_vertices = params.to_camera_space(model_vertices)
         sparse_cam = cam_vertices[:, ctx.sparse.index]
     else:
         sparse_cam = params.to_camera_space(ctx.sparse(params.identity_rows(), params.expression))
@@ -100,6 +101,17 @@ def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: Target
         composite = out.image + (1.0 - out.mask) * tgt.image
         if stage in ("full", "detail"):
             terms.update(_photometric_terms(stage, params, ctx, tgt, config, composite))
+            if (ctx.freeview is not None and config.freeview_identity_weight > 0 and tgt.embedding is not None
+                    and step % config.freeview_every == 0):
+                from ganfit_core.fitting.freeview import freeview_identity_loss
+
+                turn = step // config.freeview_every
+                yaw = (0.0, config.freeview_yaw_deg, -config.freeview_yaw_deg)[turn % 3]
+                loss, _ = freeview_identity_loss(
+                    ctx.freeview, model_vertices, params.identity_rows(), params.expression, texture,
+                    model.uvs, params.sh, ctx.renderer, ctx.identity_net, tgt.embedding, yaw,
+                    config.freeview_size, tgt.iris_rgb)
+                terms["freeview_identity"] = config.freeview_identity_weight * loss
             if config.light_reg_weight > 0:
                 # Exposure prior: the mean shading over the visible face near the level (1) the
                 # texture priors' albedos were normalised to (the UV data set divides each photo's

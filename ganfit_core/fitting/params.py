@@ -192,7 +192,12 @@ class FaceParameters(nn.Module):
         clamped to [0, 1]; (B, R, R, 3), the shared texture repeated when ``shared_views``."""
         out = base
         if self.detail.shape[1] > 0:
-            detail = self.detail * self.detail_mask
+            mask = self.detail_mask
+            detail = self.detail * mask
+            if bool((mask < 1.0).any()):
+                # Outside the mask the prior's texture gets the detail's local mean, so that the skin
+                # tone the photo gave the face carries on over forehead, ears and neck (no edge).
+                detail = detail + (1.0 - mask) * low_frequency_fill(detail.detach(), mask)
             if detail.shape[1] != base.shape[1]:
                 detail = F.interpolate(detail.permute(0, 3, 1, 2), size=base.shape[1:3], mode="bilinear",
                                        align_corners=False).permute(0, 2, 3, 1)
@@ -212,3 +217,34 @@ class FaceParameters(nn.Module):
     def all_finite(self) -> bool:
         """True when every parameter is finite."""
         return all(bool(torch.isfinite(p).all()) for p in self.parameters())
+
+
+def low_frequency_fill(values: torch.Tensor, weights: torch.Tensor, coarse: int = 32) -> torch.Tensor:
+    """A smooth extension (B, D, D, C) of ``values`` (B, D, D, C) weighted by ``weights`` (B, D, D, 1).
+
+    Push-pull on a pyramid that starts at ``coarse`` x ``coarse`` cells: each cell's weighted mean
+    where it has weight, the coarser level's (bilinear) where it has little; then upsampled to D.
+    Only the low frequencies (cells of D / ``coarse`` texels and coarser) are extended.
+
+    Example:
+        >>> v = torch.zeros(1, 64, 64, 1); v[:, :, :32] = 1.0
+        >>> w = torch.zeros(1, 64, 64, 1); w[:, :, :32] = 1.0
+        >>> out = low_frequency_fill(v, w, coarse=8)
+        >>> round(float(out[0, 32, 60, 0]), 2), round(float(out[0, 32, 2, 0]), 2)
+        (1.0, 1.0)
+    """
+    v = (values * weights).permute(0, 3, 1, 2)
+    w = weights.permute(0, 3, 1, 2).expand(-1, 1, -1, -1)
+    size = values.shape[1]
+    factor = max(size // coarse, 1)
+    sums, fractions = [F.avg_pool2d(v, factor)], [F.avg_pool2d(w, factor)]
+    while sums[-1].shape[-1] > 1:
+        sums.append(F.avg_pool2d(sums[-1], 2))
+        fractions.append(F.avg_pool2d(fractions[-1], 2))
+    estimate = sums[-1] / fractions[-1].clamp(min=1e-6)
+    for level in range(len(sums) - 2, -1, -1):
+        up = F.interpolate(estimate, size=sums[level].shape[-2:], mode="bilinear", align_corners=False)
+        trust = (2.0 * fractions[level]).clamp(max=1.0)
+        estimate = trust * sums[level] / fractions[level].clamp(min=1e-6) + (1.0 - trust) * up
+    out = F.interpolate(estimate, size=values.shape[1:3], mode="bilinear", align_corners=False)
+    return out.permute(0, 2, 3, 1)

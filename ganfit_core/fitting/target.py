@@ -113,6 +113,7 @@ class TargetTensors:
     embedding: torch.Tensor | None  # (1, E) recogniser embedding of the photo, if the fit uses it
     features: tuple[torch.Tensor, ...] | None  # recogniser activations of the photo, if used
     dense: torch.Tensor | None = None  # (1, 468, 2) FaceMesh points, px at render size, if any
+    iris_rgb: torch.Tensor | None = None  # (1, 3) the photo's iris colour in [0, 1] (None: not seen)
 
 
 def target_tensors(target: FitTarget, config: FitConfig, device: torch.device,
@@ -140,9 +141,13 @@ def target_tensors(target: FitTarget, config: FitConfig, device: torch.device,
         dense = torch.from_numpy(target.dense_landmarks[:, :2] * scale).to(device, torch.float32)[None]
     radius = max(1, round(0.02 * size))
     soft = F.avg_pool2d(skin[None, None], 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
+    from ganfit_core.face.iris import estimate_iris_rgb
+
+    iris = estimate_iris_rgb(target.image, target.landmarks)
+    iris_rgb = None if iris is None else torch.tensor([iris], device=device, dtype=torch.float32)
     return TargetTensors(chw.permute(0, 2, 3, 1).contiguous(), chw.contiguous(), landmarks,
                          skin[None, :, :, None], soft.permute(0, 2, 3, 1).contiguous(),
-                         weights, size, scale, embedding, features, dense)
+                         weights, size, scale, embedding, features, dense, iris_rgb)
 
 
 def stack_target_tensors(views: list[TargetTensors]) -> TargetTensors:
@@ -164,5 +169,6 @@ def stack_target_tensors(views: list[TargetTensors]) -> TargetTensors:
         embedding = cat("embedding")
         features = tuple(torch.cat(parts) for parts in zip(*(v.features for v in views), strict=True))
     dense = cat("dense") if all(v.dense is not None for v in views) else None
+    iris = cat("iris_rgb") if all(v.iris_rgb is not None for v in views) else None
     return TargetTensors(cat("image"), cat("image_chw"), cat("landmarks"), cat("skin"), cat("skin_soft"),
-                         first.weights, first.size, first.scale, embedding, features, dense)
+                         first.weights, first.size, first.scale, embedding, features, dense, iris)

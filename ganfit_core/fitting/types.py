@@ -128,6 +128,8 @@ class FittedFace:
         detail: (D, D, 3) float32 per-texel residual added to the prior's UV albedo ([0, 1] units, row 0
             at v = 1), or None when the detail stage did not run.
         sh: (9, 3) float32 spherical-harmonics lighting (bands 0-2 x RGB) on camera-space normals.
+        iris_rgb: the iris albedo in [0, 1] (the photo's iris colour over the fitted ambient shading),
+            or None when the photo's eyes show too little (the eyeballs then get a default brown).
     """
 
     identity: np.ndarray
@@ -136,6 +138,7 @@ class FittedFace:
     texture_latent: np.ndarray
     detail: np.ndarray | None
     sh: np.ndarray
+    iris_rgb: tuple[float, float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -45,16 +45,17 @@ class EyeBasis:
 @dataclass(frozen=True)
 class EyeMeshes:
     """Eyeballs in model space: ``vertices`` (Ve, 3) float32 mm; ``sclera``, ``iris`` and ``pupil``
-    (F, 3) int64 triangles into ``vertices``."""
+    (F, 3) int64 triangles into ``vertices``; ``iris_rgb`` the iris colour in [0, 1]."""
 
     vertices: np.ndarray
     sclera: np.ndarray
     iris: np.ndarray
     pupil: np.ndarray
+    iris_rgb: tuple[float, float, float] = IRIS_RGB
 
     def parts(self) -> tuple[tuple[str, np.ndarray, tuple[float, float, float]], ...]:
         """``(name, faces, rgb)`` of each flat-coloured part."""
-        return (("sclera", self.sclera, SCLERA_RGB), ("iris", self.iris, IRIS_RGB),
+        return (("sclera", self.sclera, SCLERA_RGB), ("iris", self.iris, tuple(self.iris_rgb)),
                 ("pupil", self.pupil, PUPIL_RGB))
 
 
@@ -136,12 +137,14 @@ def load_eye_basis(path: str | Path | None = None) -> EyeBasis:
     return eye_basis(load_morphable_model("full", path=Path(path) if path is not None else None))
 
 
-def shape_eyes(basis: EyeBasis, identity: np.ndarray, expression: np.ndarray) -> EyeMeshes:
+def shape_eyes(basis: EyeBasis, identity: np.ndarray, expression: np.ndarray,
+               iris_rgb: tuple[float, float, float] | None = None) -> EyeMeshes:
     """The eyeballs shaped by a face's coefficients, so that they sit in its fitted sockets.
 
     Args:
         basis: from :func:`eye_basis` / :func:`load_eye_basis`.
         identity: (K,) identity coefficients (K <= 100). expression: (M,) weights (M <= 53).
+        iris_rgb: the iris colour in [0, 1] (e.g. ``FittedFace.iris_rgb``); None: :data:`IRIS_RGB`.
     """
     identity = np.asarray(identity, np.float32).reshape(-1)
     expression = np.asarray(expression, np.float32).reshape(-1)
@@ -151,5 +154,6 @@ def shape_eyes(basis: EyeBasis, identity: np.ndarray, expression: np.ndarray) ->
             raise ValueError(f"{name}: expected at most {len(basis_part)} values, got {len(values)}")
     vertices = (basis.mean + np.tensordot(identity, basis.identity_basis[:len(identity)], axes=1)
                 + np.tensordot(expression, basis.expression_basis[:len(expression)], axes=1))
+    colour = IRIS_RGB if iris_rgb is None else tuple(float(np.clip(c, 0.0, 1.0)) for c in iris_rgb)
     return EyeMeshes(vertices=vertices.astype(np.float32), sclera=basis.sclera, iris=basis.iris,
-                     pupil=basis.pupil)
+                     pupil=basis.pupil, iris_rgb=colour)

@@ -37,12 +37,16 @@ __all__ = [
     "select_skin",
     "photo_detail_mask",
     "detail_mask_from_unwrapped",
+    "hair_fade",
 ]
 
 EYE_SCALE = 1.6  # eye polygons (36-41, 42-47) enlarged about their centre: lashes, lid margins
 BROW_HALF_WIDTH = 0.10  # brow band half-width, in interocular distances (outer eye corners 36-45)
 FOREHEAD_BOUND = 1.1  # texels above brows + this x (brow centre -> nose bottom) are never taken
 INNER_MOUTH_SCALE = 1.15  # inner-lip polygon (60-67) enlarged about its centre
+DETAIL_EYE_SCALE = 1.15  # eye polygons left out of the fit's photo detail (the eyelids are kept)
+HAIR_DARKER = 0.25  # log luminance below the forehead skin's median taken as hair (~22 % darker)
+DETAIL_HAIRLINE = 12.0  # fit's detail mask: fade width (texels per 256) towards the hair above the brows
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,11 @@ def _band(polyline: np.ndarray, half_width: float, up: np.ndarray) -> np.ndarray
     return np.concatenate([polyline + half_width * up, (polyline - half_width * up)[::-1]])
 
 
-def landmark_regions(landmarks: np.ndarray, points: np.ndarray) -> LandmarkRegions:
+def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: float = EYE_SCALE
+                     ) -> LandmarkRegions:
     """Classify points (N, 2) px against regions built from 68 iBUG landmarks (68, 2) in the same px.
+
+    ``eye_scale``: the eye polygons are enlarged by this about their centre (1: the lid margins).
 
     Example:
         >>> import numpy as np
@@ -121,8 +128,8 @@ def landmark_regions(landmarks: np.ndarray, points: np.ndarray) -> LandmarkRegio
     up = lm[27] - lm[8]
     up /= max(float(np.linalg.norm(up)), 1e-6)
     interocular = float(np.linalg.norm(lm[45] - lm[36]))
-    eyes = points_in_polygon(pts, _scaled(lm[36:42], EYE_SCALE)) | points_in_polygon(
-        pts, _scaled(lm[42:48], EYE_SCALE))
+    eyes = points_in_polygon(pts, _scaled(lm[36:42], eye_scale)) | points_in_polygon(
+        pts, _scaled(lm[42:48], eye_scale))
     half = BROW_HALF_WIDTH * interocular
     brows = (points_in_polygon(pts, _band(lm[17:22], half, up))
              | points_in_polygon(pts, _band(lm[22:27], half, up)))
@@ -232,7 +239,8 @@ def fit_skin_colour(colour: np.ndarray, weight: np.ndarray | None = None, *, ite
 
 
 def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
-                skin_mask: np.ndarray | None = None, include_brows: bool = True) -> np.ndarray:
+                skin_mask: np.ndarray | None = None, include_brows: bool = True,
+                eye_scale: float = EYE_SCALE) -> np.ndarray:
     """Per-texel skin score (R, R) in [0, 1] of a photo unwrapped into UV space.
 
     A texel scores 1 when it is skin by colour (:func:`fit_skin_colour` on the cheek/nose texels
@@ -253,7 +261,7 @@ def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarra
     """
     res = chart_mask.shape[0]
     pixels = sampled.pixels.reshape(-1, 2)
-    regions = landmark_regions(landmarks, pixels)
+    regions = landmark_regions(landmarks, pixels, eye_scale=eye_scale)
     seen = sampled.weight.reshape(-1)
     colour = sampled.colour.reshape(-1, 3)
     reference = regions.reference & (seen > 0.5)
@@ -294,11 +302,49 @@ def photo_detail_mask(image: np.ndarray, vertices_cam: np.ndarray, layout, focal
     return detail_mask_from_unwrapped(sampled, landmarks, layout.mask)
 
 
-def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray,
-                               chart_mask: np.ndarray) -> np.ndarray:
-    """:func:`photo_detail_mask` of an already unwrapped photo (``landmarks`` in its px)."""
-    skin = select_skin(sampled, landmarks, chart_mask)
+def hair_fade(sampled: Unwrapped, landmarks: np.ndarray, skin: np.ndarray, chart_mask: np.ndarray,
+              width: float) -> np.ndarray:
+    """(R, R) float in [0, 1]: 0 on and next to hair above the brows (seen non-skin, or texels darker
+    than the forehead's skin by :data:`HAIR_DARKER` in log luminance), rising linearly to 1 at
+    ``width`` texels from it; 1 elsewhere.
+
+    Colour at a hair/skin border mixes both, so texels next to the hair pass the skin test with the
+    hair's darkness in them (a dark jagged fringe), and the photo's forehead colour meets the prior's
+    scalp colour in a hard edge. Fading the photo detail out towards the hair hides both. Only the
+    region above the brows is concerned: the eyes, lips and brows keep their own borders.
+    """
+    lm = np.asarray(landmarks, dtype=np.float64)
+    up = lm[27] - lm[8]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    interocular = float(np.linalg.norm(lm[45] - lm[36]))
+    brow_top = float((lm[17:27] @ up).max()) + BROW_HALF_WIDTH * interocular
+    height = sampled.pixels.reshape(-1, 2) @ up
+    above = (height > brow_top).reshape(skin.shape)
+    seen = (sampled.weight > 0.05) & chart_mask
+    hair = above & (skin < 0.5) & seen
+    forehead = above & (skin >= 0.5) & seen
+    if forehead.sum() >= 20:  # texels much darker than the forehead's skin: hair passing the skin test
+        luminance = np.log(np.maximum(sampled.colour @ np.array([0.299, 0.587, 0.114]), 1e-3))
+        hair |= forehead & (luminance < np.median(luminance[forehead]) - HAIR_DARKER)
+    if not hair.any():
+        return np.ones_like(skin)
+    distance = ndimage.distance_transform_edt(~hair)
+    return np.clip((distance - 1.0) / max(width, 1e-6), 0.0, 1.0)
+
+
+def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
+                               eye_scale: float = DETAIL_EYE_SCALE, hairline_texels: float = DETAIL_HAIRLINE
+                               ) -> np.ndarray:
+    """:func:`photo_detail_mask` of an already unwrapped photo (``landmarks`` in its px).
+
+    ``eye_scale``: eye polygons left out (:func:`landmark_regions`; 1 keeps the eyelids).
+    ``hairline_texels``: width of the fade towards the hair (:func:`hair_fade`), per 256 texels of
+    the mask's side; 0: no fade.
+    """
+    skin = select_skin(sampled, landmarks, chart_mask, eye_scale=eye_scale)
     confidence = np.clip(sampled.weight / 0.5, 0.0, 1.0)
     own = skin * confidence
+    if hairline_texels > 0:
+        own = own * hair_fade(sampled, landmarks, skin, chart_mask, hairline_texels * skin.shape[0] / 256)
     seen = sampled.weight > 0.05
     return np.clip(np.maximum(own, own[:, ::-1] * ~seen), 0.0, 1.0) * chart_mask
