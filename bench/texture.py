@@ -226,7 +226,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                    detail_steps: int | None, identities: list[str] | None = None,
                    recognisers: tuple[str, ...] = ("faceres", "mobileface"), dump: Path | None = None,
                    from_dumps: Path | None = None, with_eyes: bool = True,
-                   overrides: dict[str, float] | None = None, light: str = "studio",
+                   overrides: dict[str, float | str] | None = None, light: str = "studio",
                    ) -> tuple[list[dict], list[dict]]:
     """Part 3: fit each identity's neutral photo; score re-renders under neutral light against the
     person's other (smiling) photo with each recogniser (cosine); skin tone of the albedo per group.
@@ -348,12 +348,16 @@ def grid_path(grid: Path, prior: str, priors: list[str]) -> Path:
     return grid if len(priors) == 1 else grid.with_name(f"{grid.stem}_{prior}{grid.suffix}")
 
 
-def parse_overrides(text: str) -> dict[str, float]:
-    """``"a=1,b=0.5"`` -> ``{"a": 1, "b": 0.5}`` (ints stay ints) for FitConfig fields."""
-    out: dict[str, float] = {}
+def parse_overrides(text: str) -> dict[str, float | str]:
+    """``"a=1,b=0.5,c=face"`` -> ``{"a": 1, "b": 0.5, "c": "face"}`` (ints stay ints) for FitConfig fields."""
+    out: dict[str, float | str] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
         key, _, value = item.partition("=")
-        out[key.strip()] = int(value) if value.strip().lstrip("-").isdigit() else float(value)
+        value = value.strip()
+        try:
+            out[key.strip()] = int(value) if value.lstrip("-").isdigit() else float(value)
+        except ValueError:
+            out[key.strip()] = value
     return out
 
 
