@@ -253,12 +253,8 @@ class SyntheticPhoto:
 def uv_maps(count: int, cache: Path) -> tuple[np.ndarray, list[str]]:
     """(N, R, R, 3) uint8 UV maps unwrapped from held-out London neutral photos (cached in ``cache``)."""
     try:
-        from ganfit_core.texture.dataset import (
-            extract_dataset,
-            heldout_stems,
-            load_uv_dataset,
-            save_uv_dataset,
-        )
+        from ganfit_core.pipelines.uv_extract import extract_dataset
+        from ganfit_core.texture.dataset import heldout_stems, load_uv_dataset, save_uv_dataset
     except ImportError as exc:  # pragma: no cover - the pipeline moved
         raise SystemExit(f"the texture data pipeline is not importable: {exc}") from exc
     stems = [s for s in heldout_stems() if s.endswith("_03")][:count]
