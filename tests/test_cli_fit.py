@@ -79,3 +79,7 @@ def test_fit_writes_outputs(tmp_path: Path, shared_dir: Path, ict_model_path: Pa
     assert names <= {p.name for p in out.iterdir()}
     params = json.loads((out / "params.json").read_text())
     assert params["config"]["render_size"] == 96 and len(params["params"]["expression"]) == 53
+    quality = params["quality"]
+    assert quality["status"] in ("good", "doubtful") and isinstance(quality["reasons"], list)
+    iris = params["params"]["iris_rgb"]
+    assert iris is None or (len(iris) == 3 and all(0.0 <= c <= 1.0 for c in iris))

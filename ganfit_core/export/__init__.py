@@ -37,7 +37,7 @@ Units and axes:
 
       {"params": {"identity": [K], "expression": [53], "rotation": [3] (axis-angle rad, relative to
                   the frontal rotation), "translation_xy": [2] (px), "log_depth": [1], "log_focal": [1],
-                  "sh": [9][3], "texture_latent": [L],
+                  "sh": [9][3], "texture_latent": [L], "iris_rgb": [3] | null,
                   "rotation_matrix": [3][3], "translation_mm": [3], "focal_px": [1],
                   "principal_px": [2] (camera of the crop: OpenCV axes, v_cam = v_model @ R.T + t),
                   "expression_names": [53]},
@@ -45,6 +45,9 @@ Units and axes:
                   "fov_deg": field of view across the photo's longer side},
        "crop_to_photo": [3][3], "photo_size": [w, h], "crop_size": [w, h],
        "target_landmarks_px": [68][2], "region": str, "has_detail": bool,
+       "quality": {"status": "good" | "doubtful" | "failed", "landmark_residual": float | null,
+                   "detection_score": float | null, "landmark_consistency": float | null,
+                   "reasons": [str]} | null,
        "config": {every FitConfig field}, "units": {...}, "num_vertices": int, "num_triangles": int}
 
   (the detail layer is in ``texture.png``, already added to the albedo).
@@ -55,6 +58,7 @@ Units and axes:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +236,16 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def _quality_document(quality: Any) -> dict[str, Any] | None:
+    """The fit-quality verdict (``FitQuality``) as JSON fields; None when the result has none."""
+    if quality is None:
+        return None
+    residual = float(quality.landmark_residual)
+    return {"status": quality.status, "landmark_residual": residual if math.isfinite(residual) else None,
+            "detection_score": quality.detection_score, "landmark_consistency": quality.landmark_consistency,
+            "reasons": list(quality.reasons)}
+
+
 def params_document(result: FitResult) -> dict[str, Any]:
     """The content of ``params.json`` (format in the module docstring), JSON-ready."""
     face, camera, pose = result.face, result.camera, result.pose
@@ -251,6 +265,7 @@ def params_document(result: FitResult) -> dict[str, Any]:
         "target_landmarks_px": result.target_landmarks,
         "region": result.region,
         "has_detail": face.detail is not None,
+        "quality": _quality_document(result.quality),
         "config": result.config.to_dict(),
         "units": UNITS,
         "num_vertices": int(len(result.vertices)),
