@@ -46,24 +46,19 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def _with_eyes(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
                texture: np.ndarray, eyes) -> tuple[np.ndarray, ...]:
-    """One mesh of the face and the flat-coloured eyeballs (as the exported GLB shows them): the
-    texture gets a band of the eye parts' colours on its right, the face's UVs are squeezed left."""
-    h, w = texture.shape[:2]
-    band = 8
-    tex = np.concatenate([texture, np.zeros((h, band, 3), texture.dtype)], 1)
+    """One mesh of the face and the flat-coloured eyeballs (as the exported GLB shows them), built as
+    the fit's free views build it (``ganfit_core.fitting.freeview``); the texture comes back 0-255."""
+    from ganfit_core.fitting.freeview import eye_triangles, texture_with_eye_colours
+
     parts = eyes.parts()
-    new_uvs = [np.asarray(uvs, np.float32) * [w / (w + band), 1.0]]
-    new_uv_faces, new_faces = [uv_faces], [faces]
-    offset_v, offset_t = len(vertices), len(uvs)
-    for i, (_, part_faces, rgb) in enumerate(parts):
-        rows = slice(i * h // len(parts), (i + 1) * h // len(parts))
-        tex[rows, w:] = np.round(np.asarray(rgb) * 255).astype(texture.dtype)
-        v_centre = 1.0 - (i + 0.5) / len(parts)  # row 0 is v = 1
-        new_uvs.append(np.array([[(w + band / 2) / (w + band), v_centre]], np.float32))
-        new_uv_faces.append(np.full_like(part_faces, offset_t + i))
-        new_faces.append(part_faces + offset_v)
-    return (np.concatenate([vertices, eyes.vertices]), np.concatenate(new_faces), np.concatenate(new_uvs),
-            np.concatenate(new_uv_faces), tex)
+    all_faces, all_uv_faces = eye_triangles(torch.as_tensor(np.asarray(faces)).long(),
+                                            torch.as_tensor(np.asarray(uv_faces)).long(), len(vertices),
+                                            len(uvs), [part for _, part, _ in parts])
+    rgb = torch.tensor(np.round(np.array([c for _, _, c in parts]) * 255) / 255, dtype=torch.float32)
+    tex, all_uvs = texture_with_eye_colours(torch.from_numpy(np.asarray(texture, np.float32) / 255)[None],
+                                            torch.from_numpy(np.asarray(uvs, np.float32)), rgb)
+    return (np.concatenate([vertices, eyes.vertices]), all_faces.numpy(), all_uvs.numpy(),
+            all_uv_faces.numpy(), tex[0].numpy() * 255)
 
 
 def render_view(vertices: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,

@@ -12,7 +12,7 @@ from ganfit_core.errors import FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import needs_freeview, needs_identity
 from ganfit_core.fitting.engine import build_context, fit, run_to_end
-from ganfit_core.fitting.freeview import _combined_texture, freeview_identity_loss
+from ganfit_core.fitting.freeview import freeview_identity_loss, texture_with_eye_colours
 from ganfit_core.synthetic import make_synthetic_face
 
 SIZE = 128
@@ -49,7 +49,7 @@ def test_combined_texture_keeps_the_face_and_paints_the_eye_colours(context) -> 
     rig = context.freeview
     texture = torch.rand(1, 32, 48, 3)
     uvs = torch.rand(10, 2)
-    tex, all_uvs = _combined_texture(rig, texture, uvs)
+    tex, all_uvs = texture_with_eye_colours(texture, uvs, rig.part_rgb)
     assert torch.equal(tex[:, :, :48], texture)
     # each eye part's UV samples its own colour in the band
     for i, rgb in enumerate(rig.part_rgb):

@@ -38,6 +38,7 @@ import torch
 from ganfit_core.errors import FitCancelled, FitError
 from ganfit_core.fitting.config import FitConfig
 from ganfit_core.fitting.context import FitContext, build_context, resolve_device
+from ganfit_core.fitting.freeview import iris_albedo
 from ganfit_core.fitting.init import StartInfo, initial_state
 from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
@@ -96,8 +97,8 @@ def fit(
     ctx = context or build_context(config)
     ctx.check(config)
     views = _views(target)
-    tgt = stack_target_tensors([target_tensors(v, config, ctx.device, ctx.identity_net) for v in views]) \
-        if len(views) > 1 else target_tensors(views[0], config, ctx.device, ctx.identity_net)
+    per_view = [target_tensors(v, config, ctx.device, ctx.identity_net) for v in views]
+    tgt = stack_target_tensors(per_view) if len(views) > 1 else per_view[0]
     start_s = time.perf_counter()
     params, start_infos = initial_state(views, config, ctx)
     start_s = time.perf_counter() - start_s
@@ -173,10 +174,10 @@ def fit(
     if quality.status == "doubtful":
         warnings.append(quality.message)
     others = tuple(_result(view, config, ctx, params, final, stage_seconds, warnings, history, index=i,
-                           start_info=start_infos[i])
+                           start_info=start_infos[i], iris_rgb=per_view[i].iris_rgb)
                    for i, view in enumerate(views) if i > 0)
     result = _result(views[0], config, ctx, params, final, stage_seconds, warnings, history, quality=quality,
-                     others=others, start_info=start_infos[0])
+                     others=others, start_info=start_infos[0], iris_rgb=per_view[0].iris_rgb)
     message = "done" if quality.status != "failed" else quality.message
     yield FitEvent("done", len(stages), len(stages), step, 0, dict(final),
                    time.perf_counter() - start, result.render, message, result)
@@ -272,35 +273,26 @@ def _row(tensor: torch.Tensor, index: int = 0) -> np.ndarray:
     return tensor[index if tensor.shape[0] > 1 else 0].cpu().numpy().astype(np.float32)
 
 
-def _iris_albedo(target: FitTarget, sh: np.ndarray) -> tuple[float, float, float] | None:
-    """The photo's iris colour divided by the fitted ambient shading (band 0), in [0, 1]."""
-    from ganfit_core.face.iris import estimate_iris_rgb
-    from ganfit_core.render.lighting import SH_BAND0
-
-    iris = estimate_iris_rgb(target.image, target.landmarks)
-    if iris is None:
-        return None
-    level = np.maximum(np.asarray(sh, dtype=np.float64)[0] * SH_BAND0, 0.05)
-    return tuple(float(c) for c in np.clip(np.asarray(iris) / level, 0.0, 1.0))
-
-
 @torch.no_grad()
 def _result(target: FitTarget, config: FitConfig, ctx: FitContext, params: FaceParameters,
             losses: dict[str, float], stage_seconds: dict[str, float], warnings: list[str],
             history: list[StepRecord], *, index: int = 0, others: tuple[FitResult, ...] = (),
-            quality: FitQuality | None = None, start_info: StartInfo | None = None) -> FitResult:
-    """The result of view ``index`` (``target`` is that view's photo); the quality verdict is the
-    first photo's (None on the other views)."""
+            quality: FitQuality | None = None, start_info: StartInfo | None = None,
+            iris_rgb: torch.Tensor | None = None) -> FitResult:
+    """The result of view ``index`` (``target`` is that view's photo, ``iris_rgb`` (1, 3) its iris
+    colour, ``TargetTensors.iris_rgb``); the quality verdict is the first photo's (None on the others)."""
     model = ctx.model
     i = index
     vertices = model(params.identity_rows(), params.expression)[i]
     texture = params.texture(ctx.prior.decode(params.texture_latent))[i:i + 1]
     detail = params.detail if params.detail.shape[1] > 0 else None
+    sh = params.sh[i:i + 1] if params.sh.shape[0] > 1 else params.sh[:1]
+    iris = None if iris_rgb is None else tuple(float(c) for c in iris_albedo(iris_rgb, sh)[0])
     face = FittedFace(
         identity=_row(params.identity, i), expression=_row(params.expression, i),
         expression_names=tuple(model.expression_names), texture_latent=_row(params.texture_latent, i),
         detail=None if detail is None else _row(detail, i), sh=_row(params.sh, i),
-        iris_rgb=_iris_albedo(target, _row(params.sh, i)))
+        iris_rgb=iris)
     camera = FittedCamera(
         rotation=_row(params.rotation_matrix(), i), translation=_row(params.translation(), i),
         focal=float(params.focal()[i]), principal=_row(params.principal, i),

@@ -12,19 +12,21 @@ cycling frontal, +yaw, -yaw.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ganfit_core.fitting.losses import identity_loss
 
-__all__ = ["FreeViewRig", "build_freeview_rig", "freeview_identity_loss", "VIEW_DISTANCE_MM"]
+__all__ = ["FreeViewRig", "build_freeview_rig", "freeview_identity_loss", "iris_albedo", "eye_triangles",
+           "texture_with_eye_colours", "VIEW_DISTANCE_MM"]
 
 VIEW_DISTANCE_MM = 1500.0  # virtual camera distance; the face (~260 mm tall) fills 80 % of the view
 _FACE_HEIGHT_MM = 260.0
 _BACKGROUND = 0.5  # mid grey behind the face
 _EYE_BAND = 8  # texels of the eye parts' flat colours appended to the texture's right
-IRIS_PART = 1  # index of the iris among the rig's parts (sclera, iris, pupil)
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,8 @@ class FreeViewRig:
         eye_mean: (Ve, 3) mm; eye_identity: (K, Ve, 3) mm; eye_expression: (M, Ve, 3) mm.
         faces: (F + Fe, 3) int64 face then eye triangles (eyes index after the face's vertices).
         uv_faces: (F + Fe, 3) int64 into the combined UVs (face UVs, then one UV per eye part).
-        part_rgb: (P, 3) flat colours of the eye parts (sclera, iris, pupil), [0, 1].
+        part_rgb: (P, 3) flat colours of the eye parts (``EyeMeshes.parts()`` order), [0, 1].
+        iris_part: index of the iris among the parts.
         landmarks: (68,) int64 landmark vertices of the face mesh.
     """
 
@@ -45,46 +48,34 @@ class FreeViewRig:
     faces: torch.Tensor
     uv_faces: torch.Tensor
     part_rgb: torch.Tensor
+    iris_part: int
     landmarks: torch.Tensor
-    num_face_uvs: int
 
 
-def build_freeview_rig(model: torch.nn.Module, device: torch.device) -> FreeViewRig:
-    """The rig for ``model`` (an eyeless ICT region): its eyeballs from the ``full`` model."""
-    from ganfit_core.model.eyes import load_eye_basis
-
-    basis = load_eye_basis()
-    parts = (("sclera", basis.sclera), ("iris", basis.iris), ("pupil", basis.pupil))
-    from ganfit_core.model.eyes import IRIS_RGB, PUPIL_RGB, SCLERA_RGB
-
-    colours = {"sclera": SCLERA_RGB, "iris": IRIS_RGB, "pupil": PUPIL_RGB}
-    nv, nt = int(model.mean.shape[0]), int(model.uvs.shape[0])
-    faces, uv_faces = [model.faces.cpu()], [model.uv_faces.cpu()]
-    for i, (_, part) in enumerate(parts):
-        part_t = torch.as_tensor(part, dtype=torch.int64)
-        faces.append(part_t + nv)
-        uv_faces.append(torch.full_like(part_t, nt + i))
-    return FreeViewRig(
-        eye_mean=torch.as_tensor(basis.mean, device=device),
-        eye_identity=torch.as_tensor(basis.identity_basis, device=device),
-        eye_expression=torch.as_tensor(basis.expression_basis, device=device),
-        faces=torch.cat(faces).to(device), uv_faces=torch.cat(uv_faces).to(device),
-        part_rgb=torch.tensor([colours[name] for name, _ in parts], device=device),
-        landmarks=model.landmark_indices.to(device), num_face_uvs=nt)
+def eye_triangles(faces: torch.Tensor, uv_faces: torch.Tensor, num_vertices: int, num_uvs: int,
+                  parts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """A face's triangles (F, 3) and UV triangles (F, 3) followed by the eye parts' (each (Fp, 3),
+    indexing the eye vertices placed after the face's ``num_vertices``), every part's UV triangles
+    pointing at one extra UV, ``num_uvs + part index`` (see :func:`texture_with_eye_colours`)."""
+    all_faces, all_uv_faces = [faces], [uv_faces]
+    for i, part in enumerate(parts):
+        part = torch.as_tensor(part, dtype=torch.int64, device=faces.device)
+        all_faces.append(part + num_vertices)
+        all_uv_faces.append(torch.full_like(part, num_uvs + i))
+    return torch.cat(all_faces), torch.cat(all_uv_faces)
 
 
-def _combined_texture(rig: FreeViewRig, texture: torch.Tensor, uvs: torch.Tensor,
-                      iris_rgb: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Texture (B, H, W + band, 3) with the eye colours in a right-hand band, and the UVs to match.
+def texture_with_eye_colours(texture: torch.Tensor, uvs: torch.Tensor, part_rgb: torch.Tensor
+                             ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Texture (B, H, W + band, 3) with the eye parts' flat colours in a band on its right, and the
+    UVs (T + P, 2) to match: the face's squeezed into the original columns, then one per part.
 
-    ``iris_rgb``: (B, 3) iris albedo per view instead of the rig's default.
+    ``part_rgb``: (P, 3) or (B, P, 3) colours in [0, 1], in the order of :func:`eye_triangles`' parts.
     """
     b, h, w, _ = texture.shape
-    parts = rig.part_rgb.shape[0]
-    colours = rig.part_rgb[None].expand(b, parts, 3).to(texture)
-    if iris_rgb is not None:
-        colours = colours.clone()
-        colours[:, IRIS_PART] = iris_rgb.to(texture)
+    colours = part_rgb.to(texture).expand(b, -1, 3) if part_rgb.dim() == 3 else \
+        part_rgb.to(texture)[None].expand(b, -1, 3)
+    parts = colours.shape[1]
     rows = torch.arange(h, device=texture.device) * parts // h  # part index per texel row
     band = colours[:, rows][:, :, None, :].expand(b, h, _EYE_BAND, 3)
     tex = torch.cat([texture, band], dim=2)
@@ -93,6 +84,32 @@ def _combined_texture(rig: FreeViewRig, texture: torch.Tensor, uvs: torch.Tensor
     v = 1.0 - (torch.arange(parts, device=uvs.device, dtype=uvs.dtype) + 0.5) / parts  # row 0 is v = 1
     eye_uvs = torch.stack([torch.full_like(v, centre_u), v], dim=1)
     return tex, torch.cat([face_uvs, eye_uvs])
+
+
+def iris_albedo(iris_rgb: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
+    """The photo's iris colour (B, 3) over the ambient shading (band 0) of the light ``sh`` (B, 9, 3):
+    the albedo (B, 3) in [0, 1] that renders as that colour under that light."""
+    from ganfit_core.render.lighting import SH_BAND0
+
+    return (iris_rgb / (sh[:, 0] * SH_BAND0).clamp(min=0.05)).clamp(0.0, 1.0)
+
+
+def build_freeview_rig(model: torch.nn.Module, device: torch.device) -> FreeViewRig:
+    """The rig for ``model`` (an eyeless ICT region): its eyeballs from the ``full`` model."""
+    from ganfit_core.model.eyes import load_eye_basis, shape_eyes
+
+    basis = load_eye_basis()
+    parts = shape_eyes(basis, np.zeros(0), np.zeros(0)).parts()  # (name, triangles, rgb) each
+    faces, uv_faces = eye_triangles(model.faces.cpu(), model.uv_faces.cpu(), int(model.mean.shape[0]),
+                                    int(model.uvs.shape[0]), [triangles for _, triangles, _ in parts])
+    return FreeViewRig(
+        eye_mean=torch.as_tensor(basis.mean, device=device),
+        eye_identity=torch.as_tensor(basis.identity_basis, device=device),
+        eye_expression=torch.as_tensor(basis.expression_basis, device=device),
+        faces=faces.to(device), uv_faces=uv_faces.to(device),
+        part_rgb=torch.tensor([rgb for _, _, rgb in parts], device=device),
+        iris_part=[name for name, _, _ in parts].index("iris"),
+        landmarks=model.landmark_indices.to(device))
 
 
 def freeview_identity_loss(rig: FreeViewRig, vertices: torch.Tensor, identity: torch.Tensor,
@@ -130,11 +147,11 @@ def freeview_identity_loss(rig: FreeViewRig, vertices: torch.Tensor, identity: t
                            torch.full((b, 2), size / 2, device=vertices.device), size, size)
     ambient = torch.zeros_like(sh)
     ambient[:, 0] = sh[:, 0].detach()
+    colours = rig.part_rgb[None].expand(b, -1, 3)
     if iris_rgb is not None:
-        from ganfit_core.render.lighting import SH_BAND0
-
-        iris_rgb = (iris_rgb / (ambient[:, 0] * SH_BAND0).clamp(min=0.05)).clamp(0.0, 1.0)
-    tex, all_uvs = _combined_texture(rig, texture, uvs, iris_rgb)
+        colours = colours.clone()
+        colours[:, rig.iris_part] = iris_albedo(iris_rgb.to(colours), ambient)
+    tex, all_uvs = texture_with_eye_colours(texture, uvs, colours)
     out = renderer.render(cam, rig.faces, all_uvs, rig.uv_faces, tex, camera, ambient)
     view = out.image + (1.0 - out.mask) * _BACKGROUND
     landmarks = project(cam[:, rig.landmarks], camera, min_depth=1.0)
