@@ -109,6 +109,13 @@ def _band(polyline: np.ndarray, half_width: float, up: np.ndarray) -> np.ndarray
     return np.concatenate([polyline + half_width * up, (polyline - half_width * up)[::-1]])
 
 
+def _face_axes(lm: np.ndarray) -> tuple[np.ndarray, float]:
+    """The face's unit 'up' (chin 8 -> nose bridge 27) and the outer eye-corner distance (36-45), px."""
+    up = lm[27] - lm[8]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    return up, float(np.linalg.norm(lm[45] - lm[36]))
+
+
 def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: float = EYE_SCALE
                      ) -> LandmarkRegions:
     """Classify points (N, 2) px against regions built from 68 iBUG landmarks (68, 2) in the same px.
@@ -125,9 +132,7 @@ def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: fl
     if lm.shape != (68, 2):
         raise ValueError(f"landmarks: expected shape (68, 2), got {lm.shape}")
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    up = lm[27] - lm[8]
-    up /= max(float(np.linalg.norm(up)), 1e-6)
-    interocular = float(np.linalg.norm(lm[45] - lm[36]))
+    up, interocular = _face_axes(lm)
     eyes = points_in_polygon(pts, _scaled(lm[36:42], eye_scale)) | points_in_polygon(
         pts, _scaled(lm[42:48], eye_scale))
     half = BROW_HALF_WIDTH * interocular
@@ -314,9 +319,7 @@ def hair_fade(sampled: Unwrapped, landmarks: np.ndarray, skin: np.ndarray, chart
     region above the brows is concerned: the eyes, lips and brows keep their own borders.
     """
     lm = np.asarray(landmarks, dtype=np.float64)
-    up = lm[27] - lm[8]
-    up /= max(float(np.linalg.norm(up)), 1e-6)
-    interocular = float(np.linalg.norm(lm[45] - lm[36]))
+    up, interocular = _face_axes(lm)
     brow_top = float((lm[17:27] @ up).max()) + BROW_HALF_WIDTH * interocular
     height = sampled.pixels.reshape(-1, 2) @ up
     above = (height > brow_top).reshape(skin.shape)
