@@ -77,6 +77,25 @@ def shared_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def faceapi_models(shared_dir: Path) -> Path:
+    """The face-api detector and 68-point assets built/verified offline from ``shared_dir``; the
+    face-api source folder. Skips when the face-api weights are absent; torch at most 2 threads."""
+    source = shared_dir / "face-api"
+    if not (source / "model" / "tiny_face_detector_model.bin").is_file():
+        pytest.skip(f"face-api weights not found under {source} (set GANFIT_SOURCE_DIR)")
+    import torch
+
+    from ganfit_core.assets import resolve
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GANFIT_OFFLINE", "1")
+        for name in ("faceapi_tiny_detector", "faceapi_landmark68"):
+            resolve(name, source_dir=shared_dir)
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    return source
+
+
+@pytest.fixture(scope="session")
 def ict_archive(shared_dir: Path) -> Path:
     """``ict-facekit/FaceXModel.tar.xz``; skips when the ICT-FaceKit source is absent."""
     path = shared_dir / "ict-facekit" / "FaceXModel.tar.xz"

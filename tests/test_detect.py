@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from ganfit_core.face import (
@@ -36,19 +35,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def faceapi_ready(shared_dir: Path) -> Iterator[Path]:
-    """Builds/verifies both face-api assets offline; yields the face-api source folder."""
-    source = shared_dir / "face-api"
-    if not (source / "model" / "tiny_face_detector_model.bin").is_file():
-        pytest.skip(f"face-api weights not found under {source} (set GANFIT_SOURCE_DIR)")
-    from ganfit_core.assets import resolve
-
+def faceapi_ready(faceapi_models: Path) -> Iterator[Path]:
+    """Both face-api assets (conftest ``faceapi_models``); yields the face-api source folder with the
+    registry offline for this module's tests."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GANFIT_OFFLINE", "1")
-        for name in ("faceapi_tiny_detector", "faceapi_landmark68"):
-            resolve(name, source_dir=shared_dir)
-        torch.set_num_threads(min(2, torch.get_num_threads()))
-        yield source
+        yield faceapi_models
 
 
 def _photo(shared_dir: Path, relative: str) -> Path:

@@ -42,21 +42,11 @@ TINY_FIT = {
 
 
 @pytest.fixture(scope="module")
-def portrait(shared_dir: Path) -> np.ndarray:
+def portrait(shared_dir: Path, faceapi_models: Path) -> np.ndarray:
     """A London portrait (600², RGB) once the face-api assets are there (skips otherwise)."""
     path = shared_dir / "london-faces" / "neutral_front" / "001_03.jpg"
-    if (
-        not path.is_file()
-        or not (shared_dir / "face-api" / "model" / "tiny_face_detector_model.bin").is_file()
-    ):
-        pytest.skip(f"London portrait or face-api weights not found under {shared_dir}")
-    from ganfit_core.assets import resolve
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANFIT_OFFLINE", "1")
-        for name in ("faceapi_tiny_detector", "faceapi_landmark68"):
-            resolve(name, source_dir=shared_dir)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    if not path.is_file():
+        pytest.skip(f"London portrait not found under {shared_dir}")
     return load_image(path, max_side=600)
 
 

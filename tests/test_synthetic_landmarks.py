@@ -6,9 +6,6 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-import torch
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -22,22 +19,14 @@ def _bench_face() -> ModuleType:
     return module
 
 
-def test_inner_landmarks_on_frontal_render(ict_model_path: Path, shared_dir: Path) -> None:
+def test_inner_landmarks_on_frontal_render(ict_model_path: Path, faceapi_models: Path) -> None:
     """One frontal 512² render (outer-eye-corner distance ~140 px): one face found, and the 51
     inner landmarks within 0.08 inter-ocular distances on average (measured 0.044 for this seed;
     0.037-0.062 over 22 detected renders in ``bench/face.py --synthetic 30``)."""
-    if not (shared_dir / "face-api" / "model" / "tiny_face_detector_model.bin").is_file():
-        pytest.skip(f"face-api weights not found under {shared_dir / 'face-api'} (set GANFIT_SOURCE_DIR)")
-    from ganfit_core.assets import resolve
     from ganfit_core.face import detect_faces
     from ganfit_core.model.morphable import load_morphable_model
     from ganfit_core.render.renderer import make_renderer
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("GANFIT_OFFLINE", "1")
-        for name in ("faceapi_tiny_detector", "faceapi_landmark68"):
-            resolve(name, source_dir=shared_dir)
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     bench = _bench_face()
     model = load_morphable_model("face").cpu()
     image, truth, yaw = bench.synthetic_photo(1000, 0.0, False, model, make_renderer("torch", device="cpu"))
