@@ -313,11 +313,11 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
             ref_photo = landmark_regions(target.landmarks.astype(np.float64), grid_px).reference
             photo_rgb = (target.image.reshape(-1, 3)[ref_photo] / 255.0).mean(0)
             exposure = np.asarray(mesh["sh"], dtype=np.float64)[0] * SH_BAND0
-            ys, xs = np.mgrid[0:256, 0:256]
-            grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
-            ref_render = landmark_regions(frontal_lms, grid_px).reference
             flat, _ = render_view(mesh["vertices"], mesh["faces"], mesh["uvs"], mesh["uv_faces"],
                                   mesh["texture"], landmark_idx, 0.0, eyes=eyes, light="ambient")
+            ys, xs = np.mgrid[0:flat.shape[0], 0:flat.shape[1]]
+            grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
+            ref_render = landmark_regions(frontal_lms, grid_px).reference
             albedo_rgb = (flat.reshape(-1, 3)[ref_render] / 255.0).mean(0)  # the albedo itself
             lab_albedo = srgb_to_lab(albedo_rgb)
             lab_photo = srgb_to_lab(np.clip(photo_rgb / np.maximum(exposure, 1e-3), 0, 1))

@@ -142,3 +142,19 @@ def test_adam_matches_torch() -> None:
             ((p - 1) ** 2 * torch.arange(5.0)).sum().backward()
             opt.step()
     assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_lowpass_gradient_keeps_the_value_and_blurs_the_gradient() -> None:
+    from ganfit_core.fitting.losses import lowpass_gradient
+
+    image = torch.rand(1, 21, 21, 3, requires_grad=True)
+    out = lowpass_gradient(image, 2.0)
+    torch.testing.assert_close(out, image)
+    weight = torch.zeros(1, 21, 21, 3)
+    weight[0, 10, 10] = 1.0  # the gradient of one pixel...
+    (out * weight).sum().backward()
+    grad = image.grad[0, ..., 0]
+    assert float(grad.sum()) == pytest.approx(1.0, abs=1e-5)  # ...spread over its neighbourhood
+    assert float(grad[10, 10]) < 0.1 and float(grad[10, 13]) > 0.01 and float(grad[0, 0]) < 1e-6
+    plain = torch.rand(1, 5, 5, 3, requires_grad=True)
+    assert lowpass_gradient(plain, 0.0) is plain

@@ -60,6 +60,10 @@ def test_exif_focal_and_dense_points(shared_dir: Path) -> None:
     assert (dense[:, :2] > 0).all() and (dense[:, :2] < 128).all()
     lm = target.landmarks
     assert np.linalg.norm(dense[:, :2].mean(0) - lm[17:].mean(0)) < 0.1 * 128
-    plain = prepare_target(data, resolution=128, dense=False, use_exif=False)
-    assert plain.focal_hint is None and plain.dense_landmarks is None
+    # the person segmentation: the face is person, the crop's top corners (grey background) are not
+    person = target.person_mask
+    assert person is not None and person.shape == (128, 128) and person.dtype == np.float32
+    assert person[target.face_mask].mean() > 0.95 and person[:10, :10].mean() < 0.1
+    plain = prepare_target(data, resolution=128, dense=False, segment=False, use_exif=False)
+    assert plain.focal_hint is None and plain.dense_landmarks is None and plain.person_mask is None
     np.testing.assert_allclose(plain.landmarks, target.landmarks)

@@ -170,6 +170,26 @@ def test_photo_detail_mask_skips_hair_and_mirrors_seen_skin(face_model) -> None:
     assert mask.min() >= 0.0 and mask.max() <= 1.0
 
 
+def test_detail_mask_honours_the_person_mask(face_model) -> None:
+    """Skin-coloured background beside the face passes the colour test; the person mask removes it."""
+    from ganfit_core.texture.skin import below_jaw, detail_mask_from_unwrapped
+    from ganfit_core.texture.unwrap import sample_mask, unwrap_photo, uv_layout
+
+    image, verts, focal, landmarks = _rendered_face(face_model)
+    size = image.shape[0]
+    layout = uv_layout(face_model.faces.numpy(), face_model.uvs.numpy(), face_model.uv_faces.numpy(), 64)
+    raw = unwrap_photo(image, verts, layout, focal, (size / 2, size / 2))
+    person = np.ones((size, size))
+    person[:, : size // 2] = 0.0  # 'background' on the left half of the photo
+    plain = detail_mask_from_unwrapped(raw, landmarks, layout.mask)
+    masked = detail_mask_from_unwrapped(raw, landmarks, layout.mask, sample_mask(person, raw.pixels))
+    face = (raw.weight > 0.6) & ~below_jaw(landmarks, raw.pixels).reshape(raw.weight.shape)
+    left = (raw.pixels[..., 0] < size // 2 - 2) & face
+    right = (raw.pixels[..., 0] > size // 2 + 8) & face
+    assert np.median(plain[left]) > 0.9 and np.median(masked[right]) > 0.9
+    assert np.percentile(masked[left], 95) == 0.0  # the background side is left out
+
+
 def _toy_unwrapped(size: int = 100):
     """A (size x size) 'UV map' laid out like the photo (texel (r, c) sees pixel (c, r)): hair in rows
     below 10, a band of dark hair tips (rows 10-13) that a skin test would pass, skin below."""
@@ -237,3 +257,32 @@ def test_low_frequency_fill_carries_the_tone_without_the_detail() -> None:
     outside = out[0, :8, :, :]  # far from the known square
     assert torch.allclose(outside, torch.full_like(outside, tone), atol=0.02)
     assert float(out[0, 16:48, 16:48].std()) < 0.5 * float(values[0, 16:48, 16:48].std())  # smooth
+
+
+def test_lips_margin_grows_the_outer_lip_polygon() -> None:
+    """The detail mask's lips reach past the landmark outline (which runs inside the red of the lips)."""
+    lm = np.zeros((68, 2))
+    lm[36], lm[45] = (30.0, 40.0), (90.0, 40.0)  # outer eye corners: interocular 60 px
+    lm[27], lm[8] = (60.0, 40.0), (60.0, 130.0)
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    lm[48:60] = np.stack([60 + 20 * np.cos(angles), 100 + 8 * np.sin(angles)], 1)  # outer lips
+    inner = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    lm[60:68] = np.stack([60 + 10 * np.cos(inner), 100 + 1 * np.sin(inner)], 1)  # a closed mouth
+    just_outside = np.array([[60.0, 100.0 - 10.0], [60.0, 100.0 + 11.0]])  # 2-3 px beyond the outline
+    assert not landmark_regions(lm, just_outside).lips.any()
+    assert landmark_regions(lm, just_outside, lips_margin=0.08).lips.all()  # grown by 4.8 px
+    far = np.array([[60.0, 100.0 - 16.0]])
+    assert not landmark_regions(lm, far, lips_margin=0.08).lips.any()
+
+
+def test_below_jaw_is_the_neck(face_model) -> None:
+    from ganfit_core.texture.skin import below_jaw
+
+    _, _, _, lm = _rendered_face(face_model)
+    neck = lm[8] + 0.3 * (lm[8] - lm[33])  # under the chin
+    beside = lm[4] + 0.2 * (lm[4] - lm[30])  # outside the jaw, below its ends
+    cheek = lm[2] + 0.4 * (lm[30] - lm[2])
+    forehead = lm[27] + 0.8 * (lm[27] - lm[33])
+    temple = lm[0] + 0.2 * (lm[0] - lm[30]) + 0.3 * (lm[27] - lm[33])  # beside the face, above the jaw's end
+    out = below_jaw(lm, np.stack([neck, beside, cheek, forehead, temple]))
+    assert out.tolist() == [True, True, False, False, False]

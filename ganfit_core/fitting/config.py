@@ -116,6 +116,10 @@ class FitConfig:
                                          "embedding of the face re-rendered frontally and turned "
                                          "+-freeview_yaw_deg under neutral light (with its eyeballs) vs "
                                          "the photo's", *_WEIGHT)
+    identity_gradient_blur_px: float = _f(1.5, "Gaussian sigma (px at render_size) of the blur on the "
+                                          "recogniser terms' gradients in the detail stage and the free "
+                                          "views (per texel, the raw gradient paints speckles; 0: off)",
+                                          0.0, 8.0)
     freeview_yaw_deg: float = _f(30.0, "head turn of the free views, degrees", 0.0, 60.0)
     freeview_size: int = _f(160, "side of the free-view renders, px", 64, 512)
     freeview_every: int = _f(1, "the free-view term on every N-th step of the full and detail stages", 1, 100)
@@ -145,6 +149,9 @@ class FitConfig:
     detail_skin_mask: float = _f(1.0, "how strictly the detail stage keeps photo detail to the skin texels "
                                  "the photo shows (not hair, background, eyes, mouth interior): 0 anywhere, "
                                  "1 skin only", 0.0, 1.0)
+    detail_init_from_photo: float = _f(1.0, "start the detail layer from the photo's albedo (the crop with "
+                                       "the fitted light divided out, minus the prior's texture) x this "
+                                       "factor, and keep the light; 0: from zero, light refined", 0.0, 1.0)
     texture_init_from_photo: float = _f(1.0, "start the texture latent from the prior fitted to the photo's "
                                         "visible skin (x this factor; 0: the prior's own start)", 0.0, 1.0)
     light_reg_weight: float = _f(10.0, "exposure prior: (mean shading over the visible face - 1)^2 per "

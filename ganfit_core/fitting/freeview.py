@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ganfit_core.fitting.losses import identity_loss
+from ganfit_core.fitting.losses import identity_loss, lowpass_gradient
 
 __all__ = ["FreeViewRig", "build_freeview_rig", "freeview_identity_loss", "iris_albedo", "eye_triangles",
            "texture_with_eye_colours", "VIEW_DISTANCE_MM"]
@@ -115,8 +115,8 @@ def build_freeview_rig(model: torch.nn.Module, device: torch.device) -> FreeView
 def freeview_identity_loss(rig: FreeViewRig, vertices: torch.Tensor, identity: torch.Tensor,
                            expression: torch.Tensor, texture: torch.Tensor, uvs: torch.Tensor,
                            sh: torch.Tensor, renderer, identity_net, embedding: torch.Tensor,
-                           yaw_deg: float, size: int, iris_rgb: torch.Tensor | None = None,
-                           ) -> tuple[torch.Tensor, torch.Tensor]:
+                           yaw_deg: float, size: int, iris_rgb: torch.Tensor | None = None, *,
+                           gradient_blur_px: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``1 - cos`` (scalar) of the free view's embedding vs ``embedding``, and the view (B, S, S, 3).
 
     Args:
@@ -128,6 +128,8 @@ def freeview_identity_loss(rig: FreeViewRig, vertices: torch.Tensor, identity: t
         yaw_deg: head turn about the vertical axis (degrees, > 0: the face turns to its left).
         size: side of the rendered view, px.
         iris_rgb: (B, 3) the photo's iris colour (shown as such: divided by the ambient shading).
+        gradient_blur_px: the recogniser's gradient on the view is blurred by a Gaussian of this sigma
+            (px of the view; :func:`ganfit_core.fitting.losses.lowpass_gradient`).
     """
     from ganfit_core.render import FRONTAL_ROTATION, PinholeCamera, axis_angle_to_matrix
     from ganfit_core.render.camera import project
@@ -155,5 +157,5 @@ def freeview_identity_loss(rig: FreeViewRig, vertices: torch.Tensor, identity: t
     out = renderer.render(cam, rig.faces, all_uvs, rig.uv_faces, tex, camera, ambient)
     view = out.image + (1.0 - out.mask) * _BACKGROUND
     landmarks = project(cam[:, rig.landmarks], camera, min_depth=1.0)
-    result = identity_net.analyse(view.permute(0, 3, 1, 2), landmarks)
+    result = identity_net.analyse(lowpass_gradient(view, gradient_blur_px).permute(0, 3, 1, 2), landmarks)
     return identity_loss(result.embedding, embedding), view

@@ -179,3 +179,25 @@ def exposure_prior(vertices_cam: torch.Tensor, faces: torch.Tensor, sh: torch.Te
     shading = sh_shading(normals, sh)  # (B, V, 3)
     mean = (shading * weight[..., None]).sum(1) / weight.sum(1).clamp_min(1e-6)[:, None]
     return (mean - level).pow(2).sum(-1).mean()
+
+
+def lowpass_gradient(image: torch.Tensor, sigma_px: float) -> torch.Tensor:
+    """``image`` (B, H, W, C) unchanged in the forward pass; its gradient blurred by a Gaussian of
+    ``sigma_px`` in the backward pass (0: unchanged).
+
+    A recogniser's gradient with respect to single pixels is mostly adversarial: followed per texel
+    (Adam normalises every texel's step) it paints speckles that fool the network, not faces. Blurred,
+    it can only move colour over areas a person would see.
+    """
+    if sigma_px <= 0:
+        return image
+    radius = max(1, int(round(3.0 * sigma_px)))
+    r = torch.arange(-radius, radius + 1, dtype=image.dtype, device=image.device)
+    kernel = torch.exp(-0.5 * (r / sigma_px) ** 2)
+    kernel = kernel / kernel.sum()
+    c = image.shape[-1]
+    x = F.pad(image.permute(0, 3, 1, 2), (radius, radius, 0, 0), mode="replicate")
+    x = F.conv2d(x, kernel.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)  # separable: rows
+    x = F.pad(x, (0, 0, radius, radius), mode="replicate")
+    blurred = F.conv2d(x, kernel.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c).permute(0, 2, 3, 1)
+    return image.detach() + (blurred - blurred.detach())

@@ -107,10 +107,11 @@ def step_losses(stage: str, params: FaceParameters, ctx: FitContext, tgt: Target
 
                 turn = step // config.freeview_every
                 yaw = (0.0, config.freeview_yaw_deg, -config.freeview_yaw_deg)[turn % 3]
+                blur = config.identity_gradient_blur_px * config.freeview_size / config.render_size
                 loss, _ = freeview_identity_loss(
                     ctx.freeview, model_vertices, params.identity_rows(), params.expression, texture,
                     model.uvs, params.sh, ctx.renderer, ctx.identity_net, tgt.embedding, yaw,
-                    config.freeview_size, tgt.iris_rgb)
+                    config.freeview_size, tgt.iris_rgb, gradient_blur_px=blur)
                 terms["freeview_identity"] = config.freeview_identity_weight * loss
             if config.light_reg_weight > 0:
                 # Exposure prior: the mean shading over the visible face near the level (1) the
@@ -133,6 +134,8 @@ def _photometric_terms(stage: str, params: FaceParameters, ctx: FitContext, tgt:
         # (forehead, ears, neck) nothing constrains the texture, and letting the identity loss paint
         # there produces adversarial colour patterns.
         face_only = tgt.image + tgt.skin_soft * (composite - tgt.image)
+        if stage == "detail":  # per texel, the recogniser's raw gradient paints speckles
+            face_only = L.lowpass_gradient(face_only, config.identity_gradient_blur_px)
         out = ctx.identity_net.analyse(face_only.permute(0, 3, 1, 2), tgt.landmarks)
         if config.identity_weight > 0:
             terms["identity"] = config.identity_weight * L.identity_loss(out.embedding, tgt.embedding)

@@ -69,6 +69,10 @@ def stage_optimizer(stage: str, params: object, config: object, *, lr_scale: flo
     """Adam over ``stage``'s parameter groups of ``params`` (FaceParameters) at ``config``'s rates
     (FitConfig) times ``lr_scale``; groups with a zero learning rate are left out."""
     full, refined = STAGE_GROUPS[stage]
+    if stage == "detail" and getattr(config, "detail_init_from_photo", 0.0) > 0:
+        # The detail layer starts as the photo divided by the current light: moving the light would
+        # undo that (Adam's first steps move every coefficient by its full rate).
+        refined = tuple(name for name in refined if name != "light")
     groups = []
     for name in full + refined:
         lr = lr_scale * getattr(config, f"lr_{name}") * (config.refine_lr_scale if name in refined else 1.0)

@@ -13,6 +13,9 @@ occluder):
 - :func:`detail_skin_mask` (before the ``detail`` stage): the detail layer applies only on skin the
   photo shows (and its mirror where the photo shows neither side's counterpart), never where the
   prior's albedo must stay.
+- :func:`initial_detail` (before the ``detail`` stage): the detail layer's start, the photo's colour
+  with the *fitted* light divided out minus the prior's texture, so that the stage starts from the
+  photo's own albedo (every pore, the lips' colour) instead of from zero and only refines it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ganfit_core.fitting.context import FitContext
 from ganfit_core.fitting.params import FaceParameters
 from ganfit_core.fitting.target import TargetTensors
 
-__all__ = ["detail_skin_mask", "initial_texture_latent"]
+__all__ = ["detail_skin_mask", "initial_detail", "initial_texture_latent"]
 
 
 def _unwrap_target(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
@@ -44,11 +47,21 @@ def _unwrap_target(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, 
     return sampled, layout, tgt.landmarks[view].double().cpu().numpy()
 
 
+def _person_at_texels(tgt: TargetTensors, sampled, view: int) -> np.ndarray | None:
+    """The crop's person probability (``TargetTensors.person``) at the texels' projections, or None."""
+    from ganfit_core.texture.unwrap import sample_mask
+
+    if tgt.person is None:
+        return None
+    return sample_mask(tgt.person[view].double().cpu().numpy(), sampled.pixels)
+
+
 def _skin_inputs(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
                  view: int) -> tuple:
-    """(sampled, landmarks, uv mask) of view ``view``: the arguments of the skin-mask functions."""
+    """(sampled, landmarks, uv mask, person mask at the texels or None) of view ``view``: the
+    arguments of :func:`ganfit_core.texture.skin.detail_mask_from_unwrapped`."""
     sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, resolution, view)
-    return sampled, landmarks, layout.mask
+    return sampled, landmarks, layout.mask, _person_at_texels(tgt, sampled, view)
 
 
 @torch.no_grad()
@@ -67,7 +80,7 @@ def initial_texture_latent(params: FaceParameters, ctx: FitContext,
         return None, None
     try:
         sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, int(prior.resolution))
-        skin = select_skin(sampled, landmarks, layout.mask)
+        skin = select_skin(sampled, landmarks, layout.mask, skin_mask=_person_at_texels(tgt, sampled, 0))
         albedo, _ = remove_shading(sampled, skin=skin)
     except ValueError as exc:
         return None, f"texture start: the prior's mean (the photo's skin could not be unwrapped: {exc})"
@@ -100,3 +113,47 @@ def detail_skin_mask(params: FaceParameters, ctx: FitContext, tgt: TargetTensors
         return None, f"detail stage: photo detail not restricted to skin ({exc})"
     mask = 1.0 - strength * (1.0 - np.clip(skin, 0.0, 1.0))
     return torch.from_numpy(mask).to(params.detail)[None], None
+
+
+#: Shading below this is not divided out (deep shadow: the colour there says little about the albedo).
+_MIN_SHADING = 0.1
+
+
+@torch.no_grad()
+def initial_detail(params: FaceParameters, ctx: FitContext, tgt: TargetTensors) -> torch.Tensor | None:
+    """The detail layer's start (rows, D, D, 3): photo albedo minus the prior's texture, 0 where unseen.
+
+    Per view, the crop is unwrapped at the detail resolution with the fitted geometry and camera and
+    divided by the fitted SH shading of each texel's normal (the renderer's own light model), so that
+    ``prior + detail`` rendered under the fitted light reproduces the photo. Views are averaged by
+    their viewing-angle confidence; texels no view shows take their mirror's value (the UV charts
+    are left/right symmetric), the rest stay 0. The detail mask (:func:`detail_skin_mask`) then
+    decides where it applies. None without a detail layer.
+    """
+    from ganfit_core.render.lighting import sh_shading
+    from ganfit_core.texture.unwrap import mirror_fill
+
+    size = params.detail.shape[1]
+    if size == 0:
+        return None
+    base = ctx.prior.decode(params.texture_latent)  # (rows, R, R, 3)
+    if base.shape[1] != size:
+        base = torch.nn.functional.interpolate(base.permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
+                                               align_corners=False).permute(0, 2, 3, 1)
+    total = np.zeros((size, size, 3))
+    weight = np.zeros((size, size))
+    for view in range(tgt.image.shape[0]):
+        sampled, _, _ = _unwrap_target(params, ctx, tgt, size, view)
+        normals = torch.from_numpy(sampled.normals).to(params.sh)
+        shading = sh_shading(normals.reshape(1, -1, 3), params.sh[view:view + 1]).reshape(size, size, 3)
+        shading = shading.double().cpu().numpy()
+        seen = sampled.weight * (shading.min(-1) > _MIN_SHADING)
+        albedo = sampled.colour / np.maximum(shading, _MIN_SHADING)
+        total += seen[..., None] * albedo
+        weight += seen
+    albedo = np.where(weight[..., None] > 0, total / np.maximum(weight[..., None], 1e-12), 0.0)
+    albedo, weight = mirror_fill(albedo, weight)
+    rows = params.detail.shape[0]
+    albedo = torch.from_numpy(np.clip(albedo, 0.0, 1.0)).to(params.detail)[None]
+    seen = torch.from_numpy(weight > 0).to(albedo.device)[None, ..., None]
+    return torch.where(seen, albedo - base[:rows].to(albedo), torch.zeros_like(albedo))

@@ -45,6 +45,9 @@ class FitTarget:
             (:attr:`ganfit_core.face.FaceDetection.landmark_consistency`; None when not measured).
         rotation: counter-clockwise quarter turns of the photo that made the face upright for the
             crop (``crop_to_photo`` already maps back to the photo as given).
+        person_mask: (S, S) float32 person probability of the crop in [0, 1] (MediaPipe selfie
+            segmentation: face, hair and body vs background), or None. The fit's photo colour in the
+            texture is weighted by it (no background at the face's edges).
     """
 
     image: np.ndarray
@@ -59,6 +62,7 @@ class FitTarget:
     detection_score: float | None = None
     landmark_consistency: float | None = None
     rotation: int = 0
+    person_mask: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -73,6 +77,8 @@ class FitTarget:
             raise ValueError(f"FitTarget.crop_to_photo: expected (3, 3), got {self.crop_to_photo.shape}")
         if self.face_mask.shape != img.shape[:2]:
             raise ValueError(f"FitTarget.face_mask: expected {img.shape[:2]}, got {self.face_mask.shape}")
+        if self.person_mask is not None and self.person_mask.shape != img.shape[:2]:
+            raise ValueError(f"FitTarget.person_mask: expected {img.shape[:2]}, got {self.person_mask.shape}")
 
     @property
     def size(self) -> int:
@@ -94,6 +100,7 @@ class FitTarget:
         detection_score: float | None = None,
         landmark_consistency: float | None = None,
         rotation: int = 0,
+        person_mask: np.ndarray | None = None,
     ) -> FitTarget:
         """Build a target from a crop and its landmarks; the crop is the photo unless told otherwise."""
         image = np.ascontiguousarray(image, dtype=np.uint8)
@@ -113,6 +120,7 @@ class FitTarget:
             detection_score=detection_score,
             landmark_consistency=landmark_consistency,
             rotation=int(rotation) % 4,
+            person_mask=None if person_mask is None else np.asarray(person_mask, dtype=np.float32),
         )
 
 

@@ -145,7 +145,7 @@ def fit_geometry(image: np.ndarray, context, config: FitConfig, *, name: str = "
     from ganfit_core.fitting.engine import fit, run_to_end
     from ganfit_core.fitting.target import prepare_target
 
-    target = prepare_target(image, resolution=config.render_size, dense=False, use_exif=False)
+    target = prepare_target(image, resolution=config.render_size, dense=False, segment=False, use_exif=False)
     result = run_to_end(fit(target, config, context=context))
     rotation = result.camera.rotation.astype(np.float64)
     translation = result.camera.translation.astype(np.float64)

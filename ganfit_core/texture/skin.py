@@ -38,12 +38,15 @@ __all__ = [
     "photo_detail_mask",
     "detail_mask_from_unwrapped",
     "hair_fade",
+    "below_jaw",
 ]
 
 EYE_SCALE = 1.6  # eye polygons (36-41, 42-47) enlarged about their centre: lashes, lid margins
 BROW_HALF_WIDTH = 0.10  # brow band half-width, in interocular distances (outer eye corners 36-45)
 FOREHEAD_BOUND = 1.1  # texels above brows + this x (brow centre -> nose bottom) are never taken
 INNER_MOUTH_SCALE = 1.15  # inner-lip polygon (60-67) enlarged about its centre
+DETAIL_LIPS_MARGIN = 0.08  # fit's detail mask: the outer-lip polygon grown by this x interocular distance
+# (the landmark outline runs inside the red of the lips, whose colour fails the skin test)
 DETAIL_EYE_SCALE = 1.15  # eye polygons left out of the fit's photo detail (the eyelids are kept)
 HAIR_DARKER = 0.25  # log luminance below the forehead skin's median taken as hair (~22 % darker)
 DETAIL_HAIRLINE = 12.0  # fit's detail mask: fade width (texels per 256) towards the hair above the brows
@@ -57,7 +60,7 @@ class LandmarkRegions:
         eyes: inside an enlarged eye polygon.
         brows: inside a brow band.
         inner_mouth: inside the (enlarged) inner-lip polygon: teeth, tongue, mouth cavity.
-        lips: inside the outer lip polygon (48-59) but not the inner mouth.
+        lips: inside the outer lip polygon (48-59, grown by ``lips_margin``) but not the inner mouth.
         above_forehead: beyond the forehead bound (hair line region, scalp).
         reference: cheeks and nose, where skin colour is most reliable.
     """
@@ -104,6 +107,13 @@ def _scaled(polygon: np.ndarray, scale: float) -> np.ndarray:
     return centre + scale * (polygon - centre)
 
 
+def _grown(polygon: np.ndarray, margin: float) -> np.ndarray:
+    """``polygon`` (N, 2) with every vertex moved ``margin`` px away from the centroid."""
+    centre = polygon.mean(axis=0)
+    out = polygon - centre
+    return centre + out * (1.0 + margin / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9))
+
+
 def _band(polyline: np.ndarray, half_width: float, up: np.ndarray) -> np.ndarray:
     """Polygon around a polyline (K, 2): the line moved ``half_width`` along ``up`` and back against it."""
     return np.concatenate([polyline + half_width * up, (polyline - half_width * up)[::-1]])
@@ -116,11 +126,12 @@ def _face_axes(lm: np.ndarray) -> tuple[np.ndarray, float]:
     return up, float(np.linalg.norm(lm[45] - lm[36]))
 
 
-def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: float = EYE_SCALE
-                     ) -> LandmarkRegions:
+def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: float = EYE_SCALE,
+                     lips_margin: float = 0.0) -> LandmarkRegions:
     """Classify points (N, 2) px against regions built from 68 iBUG landmarks (68, 2) in the same px.
 
     ``eye_scale``: the eye polygons are enlarged by this about their centre (1: the lid margins).
+    ``lips_margin``: the outer-lip polygon is grown by this x the interocular distance.
 
     Example:
         >>> import numpy as np
@@ -139,7 +150,8 @@ def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: fl
     brows = (points_in_polygon(pts, _band(lm[17:22], half, up))
              | points_in_polygon(pts, _band(lm[22:27], half, up)))
     inner_mouth = points_in_polygon(pts, _scaled(lm[60:68], INNER_MOUTH_SCALE))
-    lips = points_in_polygon(pts, lm[48:60]) & ~inner_mouth
+    outer_lips = _grown(lm[48:60], lips_margin * interocular) if lips_margin > 0 else lm[48:60]
+    lips = points_in_polygon(pts, outer_lips) & ~inner_mouth
     brow_centre = lm[17:27].mean(axis=0)
     bound = float((brow_centre - lm[33]) @ up) * FOREHEAD_BOUND + float(brow_centre @ up)
     above_forehead = pts @ up > bound
@@ -153,6 +165,18 @@ def landmark_regions(landmarks: np.ndarray, points: np.ndarray, *, eye_scale: fl
                  | points_in_polygon(pts, nose))
     reference &= ~(eyes | brows | inner_mouth | lips)
     return LandmarkRegions(eyes, brows, inner_mouth, lips, above_forehead, reference)
+
+
+def below_jaw(landmarks: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(N,) bool: points (N, 2) px under the jaw line (iBUG 0-16) or beside it below its ends: the
+    neck, where the chin casts its shadow (the SH light has no shadows: the albedo would be dark)."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    up, interocular = _face_axes(lm)
+    far = 10.0 * interocular * up
+    face = np.concatenate([lm[0:17], [lm[16] + far, lm[0] + far]])
+    ends = max(float(lm[0] @ up), float(lm[16] @ up))
+    return ~points_in_polygon(pts, face) & (pts @ up < ends)
 
 
 def colour_features(colour: np.ndarray) -> np.ndarray:
@@ -245,7 +269,7 @@ def fit_skin_colour(colour: np.ndarray, weight: np.ndarray | None = None, *, ite
 
 def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
                 skin_mask: np.ndarray | None = None, include_brows: bool = True,
-                eye_scale: float = EYE_SCALE) -> np.ndarray:
+                eye_scale: float = EYE_SCALE, lips_margin: float = 0.0) -> np.ndarray:
     """Per-texel skin score (R, R) in [0, 1] of a photo unwrapped into UV space.
 
     A texel scores 1 when it is skin by colour (:func:`fit_skin_colour` on the cheek/nose texels
@@ -266,7 +290,7 @@ def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarra
     """
     res = chart_mask.shape[0]
     pixels = sampled.pixels.reshape(-1, 2)
-    regions = landmark_regions(landmarks, pixels, eye_scale=eye_scale)
+    regions = landmark_regions(landmarks, pixels, eye_scale=eye_scale, lips_margin=lips_margin)
     seen = sampled.weight.reshape(-1)
     colour = sampled.colour.reshape(-1, 3)
     reference = regions.reference & (seen > 0.5)
@@ -335,16 +359,21 @@ def hair_fade(sampled: Unwrapped, landmarks: np.ndarray, skin: np.ndarray, chart
     return np.clip((distance - 1.0) / max(width, 1e-6), 0.0, 1.0)
 
 
-def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
-                               eye_scale: float = DETAIL_EYE_SCALE, hairline_texels: float = DETAIL_HAIRLINE
-                               ) -> np.ndarray:
+def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray,
+                               skin_mask: np.ndarray | None = None, *, eye_scale: float = DETAIL_EYE_SCALE,
+                               hairline_texels: float = DETAIL_HAIRLINE) -> np.ndarray:
     """:func:`photo_detail_mask` of an already unwrapped photo (``landmarks`` in its px).
 
-    ``eye_scale``: eye polygons left out (:func:`landmark_regions`; 1 keeps the eyelids).
+    ``eye_scale``: eye polygons left out (:func:`landmark_regions`; 1 keeps the eyelids); the lips
+    are taken with their outline grown by :data:`DETAIL_LIPS_MARGIN`, the neck (:func:`below_jaw`)
+    is not. ``skin_mask``: (R, R) a person
+    segmentation at the texels (see :func:`select_skin`), or None.
     ``hairline_texels``: width of the fade towards the hair (:func:`hair_fade`), per 256 texels of
     the mask's side; 0: no fade.
     """
-    skin = select_skin(sampled, landmarks, chart_mask, eye_scale=eye_scale)
+    skin = select_skin(sampled, landmarks, chart_mask, skin_mask=skin_mask, eye_scale=eye_scale,
+                       lips_margin=DETAIL_LIPS_MARGIN)
+    skin = skin * ~below_jaw(landmarks, sampled.pixels).reshape(skin.shape)
     confidence = np.clip(sampled.weight / 0.5, 0.0, 1.0)
     own = skin * confidence
     if hairline_texels > 0:
