@@ -108,8 +108,8 @@ def test_detail_starts_from_the_photo_and_keeps_the_light(monkeypatch) -> None:
     captured: dict = {}
     original = engine.initial_detail
 
-    def capture(params, ctx, tgt):
-        start = original(params, ctx, tgt)
+    def capture(params, ctx, views):
+        start = original(params, ctx, views)
         captured.update(base=ctx.prior.decode(params.texture_latent).detach(), start=start,
                         mask=params.detail_mask.detach().clone(), sh=params.sh.detach().clone())
         return start

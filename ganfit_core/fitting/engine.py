@@ -43,7 +43,12 @@ from ganfit_core.fitting.init import StartInfo, initial_state
 from ganfit_core.fitting.objective import LANDMARK_SCALE, projected_landmarks, step_losses
 from ganfit_core.fitting.optim import stage_optimizer
 from ganfit_core.fitting.params import FaceParameters
-from ganfit_core.fitting.photo_texture import detail_skin_mask, initial_detail, initial_texture_latent
+from ganfit_core.fitting.photo_texture import (
+    detail_skin_mask,
+    initial_detail,
+    initial_texture_latent,
+    unwrap_views,
+)
 from ganfit_core.fitting.quality import FitQuality, assess_fit
 from ganfit_core.fitting.target import TargetTensors, stack_target_tensors, target_tensors
 from ganfit_core.fitting.types import (
@@ -117,17 +122,24 @@ def fit(
                     params.texture_latent.copy_(config.texture_init_from_photo * latent)
             if warning is not None:
                 warnings.append(warning)
-        if stage == "detail":
-            mask, warning = detail_skin_mask(params, ctx, tgt, config)
-            if mask is not None:
-                params.set_detail_mask(mask)
-            if config.detail_init_from_photo > 0:
-                detail = initial_detail(params, ctx, tgt)
-                if detail is not None:
-                    with torch.no_grad():
-                        params.detail.copy_(config.detail_init_from_photo * detail)
-            if warning is not None:
-                warnings.append(warning)
+        if stage == "detail" and params.detail.shape[1] > 0:
+            try:  # once, for the mask and the start
+                unwrapped = unwrap_views(params, ctx, tgt, params.detail.shape[1])
+            except ValueError as exc:
+                unwrapped = None
+                warnings.append(f"detail stage: the photo could not be unwrapped ({exc}); the detail layer "
+                                "starts from zero and is not restricted to skin")
+            if unwrapped is not None:
+                mask, warning = detail_skin_mask(params, unwrapped, config)
+                if mask is not None:
+                    params.set_detail_mask(mask)
+                if config.detail_init_from_photo > 0:
+                    detail = initial_detail(params, ctx, unwrapped)
+                    if detail is not None:
+                        with torch.no_grad():
+                            params.detail.copy_(config.detail_init_from_photo * detail)
+                if warning is not None:
+                    warnings.append(warning)
         # After a hypothesis search the rigid problem is solved already: the rigid stage only
         # refines it (and frees the focal length), at the refine rate, so Adam's first full-size
         # steps do not throw the pose off its optimum.

@@ -69,7 +69,7 @@ def stage_optimizer(stage: str, params: object, config: object, *, lr_scale: flo
     """Adam over ``stage``'s parameter groups of ``params`` (FaceParameters) at ``config``'s rates
     (FitConfig) times ``lr_scale``; groups with a zero learning rate are left out."""
     full, refined = STAGE_GROUPS[stage]
-    if stage == "detail" and getattr(config, "detail_init_from_photo", 0.0) > 0:
+    if stage == "detail" and config.detail_init_from_photo > 0:
         # The detail layer starts as the photo divided by the current light: moving the light would
         # undo that (Adam's first steps move every coefficient by its full rate).
         refined = tuple(name for name in refined if name != "light")

@@ -28,23 +28,37 @@ from ganfit_core.fitting.context import FitContext
 from ganfit_core.fitting.params import FaceParameters
 from ganfit_core.fitting.target import TargetTensors
 
-__all__ = ["detail_skin_mask", "initial_detail", "initial_texture_latent"]
+__all__ = ["detail_skin_mask", "initial_detail", "initial_texture_latent", "unwrap_views"]
 
 
-def _unwrap_target(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
-                   view: int = 0):
-    """(sampled, layout, landmarks) of target crop ``view`` unwrapped at ``resolution`` texels."""
-    from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
+def _layout(ctx: FitContext, resolution: int):
+    """The face mesh's UV layout at ``resolution`` texels."""
+    from ganfit_core.texture.unwrap import uv_layout
+
+    model = ctx.model
+    return uv_layout(model.faces.cpu().numpy(), model.uvs.cpu().numpy(), model.uv_faces.cpu().numpy(),
+                     resolution)
+
+
+def _unwrap_view(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, layout, view: int):
+    """(sampled, landmarks) of target crop ``view`` unwrapped into ``layout``."""
+    from ganfit_core.texture.unwrap import unwrap_photo
 
     model = ctx.model
     vertices = params.to_camera_space(model(params.identity_rows(), params.expression))[view]
     vertices = vertices.double().cpu().numpy()
     camera = params.camera(tgt.size, tgt.size, scale=tgt.scale)
-    layout = uv_layout(model.faces.cpu().numpy(), model.uvs.cpu().numpy(), model.uv_faces.cpu().numpy(),
-                       resolution)
     sampled = unwrap_photo(tgt.image[view].double().cpu().numpy(), vertices, layout,
                            float(camera.focal[view]), tuple(float(c) for c in camera.principal[view]))
-    return sampled, layout, tgt.landmarks[view].double().cpu().numpy()
+    return sampled, tgt.landmarks[view].double().cpu().numpy()
+
+
+def _unwrap_target(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
+                   view: int = 0):
+    """(sampled, layout, landmarks) of target crop ``view`` unwrapped at ``resolution`` texels."""
+    layout = _layout(ctx, resolution)
+    sampled, landmarks = _unwrap_view(params, ctx, tgt, layout, view)
+    return sampled, layout, landmarks
 
 
 def _person_at_texels(tgt: TargetTensors, sampled, view: int) -> np.ndarray | None:
@@ -56,12 +70,22 @@ def _person_at_texels(tgt: TargetTensors, sampled, view: int) -> np.ndarray | No
     return sample_mask(tgt.person[view].double().cpu().numpy(), sampled.pixels)
 
 
-def _skin_inputs(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int,
-                 view: int) -> tuple:
-    """(sampled, landmarks, uv mask, person mask at the texels or None) of view ``view``: the
-    arguments of :func:`ganfit_core.texture.skin.detail_mask_from_unwrapped`."""
-    sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, resolution, view)
-    return sampled, landmarks, layout.mask, _person_at_texels(tgt, sampled, view)
+@torch.no_grad()
+def unwrap_views(params: FaceParameters, ctx: FitContext, tgt: TargetTensors, resolution: int) -> list[tuple]:
+    """Every view's crop unwrapped once at ``resolution`` texels with the current fit, for
+    :func:`detail_skin_mask` and :func:`initial_detail`: per view ``(sampled, landmarks, uv mask,
+    person mask at the texels or None)``, the arguments of
+    :func:`ganfit_core.texture.skin.detail_mask_from_unwrapped`.
+
+    Raises:
+        ValueError: the fitted face is not in front of the camera (``unwrap_photo``).
+    """
+    layout = _layout(ctx, resolution)
+    views = []
+    for view in range(tgt.image.shape[0]):
+        sampled, landmarks = _unwrap_view(params, ctx, tgt, layout, view)
+        views.append((sampled, landmarks, layout.mask, _person_at_texels(tgt, sampled, view)))
+    return views
 
 
 @torch.no_grad()
@@ -92,9 +116,10 @@ def initial_texture_latent(params: FaceParameters, ctx: FitContext,
 
 
 @torch.no_grad()
-def detail_skin_mask(params: FaceParameters, ctx: FitContext, tgt: TargetTensors,
+def detail_skin_mask(params: FaceParameters, views: list[tuple],
                      config: FitConfig) -> tuple[torch.Tensor | None, str | None]:
-    """The detail layer's mask (1, D, D) in [0, 1] for the current fit, and a warning if it fell back.
+    """The detail layer's mask (1, D, D) in [0, 1] for the current fit (``views``: :func:`unwrap_views`
+    at the detail resolution), and a warning if it fell back.
 
     ``config.detail_skin_mask`` s blends it with 1: ``1 - s (1 - skin)``. Returns ``(None, None)``
     when there is no detail layer or ``s`` is 0; ``(None, warning)`` when the photo shows too little
@@ -107,8 +132,7 @@ def detail_skin_mask(params: FaceParameters, ctx: FitContext, tgt: TargetTensors
     if resolution == 0 or strength == 0.0:
         return None, None
     try:  # a detail layer shared by several photos applies where any of them shows skin
-        skin = np.max([detail_mask_from_unwrapped(*_skin_inputs(params, ctx, tgt, resolution, view))
-                       for view in range(tgt.image.shape[0])], axis=0)
+        skin = np.max([detail_mask_from_unwrapped(*view) for view in views], axis=0)
     except ValueError as exc:
         return None, f"detail stage: photo detail not restricted to skin ({exc})"
     mask = 1.0 - strength * (1.0 - np.clip(skin, 0.0, 1.0))
@@ -120,12 +144,13 @@ _MIN_SHADING = 0.1
 
 
 @torch.no_grad()
-def initial_detail(params: FaceParameters, ctx: FitContext, tgt: TargetTensors) -> torch.Tensor | None:
+def initial_detail(params: FaceParameters, ctx: FitContext, views: list[tuple]) -> torch.Tensor | None:
     """The detail layer's start (rows, D, D, 3): photo albedo minus the prior's texture, 0 where unseen.
 
-    Per view, the crop is unwrapped at the detail resolution with the fitted geometry and camera and
-    divided by the fitted SH shading of each texel's normal (the renderer's own light model), so that
-    ``prior + detail`` rendered under the fitted light reproduces the photo. Views are averaged by
+    Per view, the crop unwrapped at the detail resolution with the fitted geometry and camera
+    (``views``: :func:`unwrap_views`) is divided by the fitted SH shading of each texel's normal (the
+    renderer's own light model), so that ``prior + detail`` rendered under the fitted light
+    reproduces the photo. Views are averaged by
     their viewing-angle confidence; texels no view shows take their mirror's value (the UV charts
     are left/right symmetric), the rest stay 0. The detail mask (:func:`detail_skin_mask`) then
     decides where it applies. None without a detail layer.
@@ -142,8 +167,7 @@ def initial_detail(params: FaceParameters, ctx: FitContext, tgt: TargetTensors) 
                                                align_corners=False).permute(0, 2, 3, 1)
     total = np.zeros((size, size, 3))
     weight = np.zeros((size, size))
-    for view in range(tgt.image.shape[0]):
-        sampled, _, _ = _unwrap_target(params, ctx, tgt, size, view)
+    for view, (sampled, *_) in enumerate(views):
         normals = torch.from_numpy(sampled.normals).to(params.sh)
         shading = sh_shading(normals.reshape(1, -1, 3), params.sh[view:view + 1]).reshape(size, size, 3)
         shading = shading.double().cpu().numpy()

@@ -366,8 +366,8 @@ def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray, chart_
 
     ``eye_scale``: eye polygons left out (:func:`landmark_regions`; 1 keeps the eyelids); the lips
     are taken with their outline grown by :data:`DETAIL_LIPS_MARGIN`, the neck (:func:`below_jaw`)
-    is not. ``skin_mask``: (R, R) a person
-    segmentation at the texels (see :func:`select_skin`), or None.
+    is not. ``skin_mask``: (R, R) a person segmentation at the texels (see :func:`select_skin`), or
+    None.
     ``hairline_texels``: width of the fade towards the hair (:func:`hair_fade`), per 256 texels of
     the mask's side; 0: no fade.
     """
