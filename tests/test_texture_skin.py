@@ -33,6 +33,34 @@ def test_skin_colour_model_is_robust_and_rejects_hair_and_background() -> None:
         fit_skin_colour(skin[:5])
 
 
+def test_pixel_noise_keeps_the_darker_parts_of_dark_skin() -> None:
+    """Dark skin's chromaticity is noisy: with the fit's pixel noise, the darker, greyer and noisier
+    lower face of a dark-skinned subject (colours measured on the darkest held-out London photo)
+    passes the test; hair, background and blue stay out, and bright skin is judged as tightly."""
+    from ganfit_core.texture.skin import SKIN_PIXEL_NOISE
+
+    rng = np.random.default_rng(1)
+    cheek = np.array([0.346, 0.26, 0.22])  # mean unwrapped cheek/nose colour of that subject
+    lower = np.array([0.263, 0.216, 0.213])  # his chin and upper lip: stubble, 24 % darker, greyer
+    reference = np.clip(cheek * rng.uniform(0.85, 1.1, (300, 1)) + rng.normal(0, 0.004, (300, 3)), 0, 1)
+    texels = np.clip(lower * rng.uniform(0.9, 1.1, (300, 1)) + rng.normal(0, 0.02, (300, 3)), 0, 1)
+    strict = fit_skin_colour(reference)
+    noisy = fit_skin_colour(reference, pixel_noise=SKIN_PIXEL_NOISE)
+    assert (strict.probability(texels) > 0.5).mean() < 0.6  # without it much of the lower face fails
+    assert (noisy.probability(texels) > 0.5).mean() > 0.95
+    assert noisy.probability(reference).min() > 0.95
+    for other in (HAIR * 0.5, BACKGROUND, np.array([0.1, 0.1, 0.35])):
+        assert noisy.probability(other[None]).item() == 0.0
+    # The widening goes with 1 / brightness: a bright face's test widens less than a dark one's.
+    bright = np.clip(SKIN * rng.uniform(0.85, 1.1, (300, 1)) + rng.normal(0, 0.004, (300, 3)), 0, 1)
+    grey = np.array([[0.5, 0.5, 0.5]])
+    assert fit_skin_colour(bright, pixel_noise=SKIN_PIXEL_NOISE).probability(grey).item() == 0.0
+    ratio_bright = (fit_skin_colour(bright, pixel_noise=SKIN_PIXEL_NOISE).distance(grey)
+                    / fit_skin_colour(bright).distance(grey)).item()
+    ratio_dark = np.median(noisy.distance(texels)) / np.median(strict.distance(texels))
+    assert ratio_bright > 0.55 and ratio_dark < 0.45
+
+
 def test_teeth_are_not_lips() -> None:
     model = fit_skin_colour(np.clip(SKIN * np.linspace(0.8, 1.05, 50)[:, None], 0, 1))
     lips, teeth = np.array([[0.70, 0.38, 0.36]]), np.array([[0.92, 0.9, 0.84]])
@@ -224,6 +252,19 @@ def test_hair_fade_fades_the_detail_out_towards_the_hair() -> None:
     assert np.all(fade[40:] == 1.0)  # below the brows nothing changes (eyes, lips keep their borders)
 
 
+def test_hair_fade_takes_the_hair_shadow_but_not_a_dark_spot() -> None:
+    """Skin ~12 % darker next to the hair (its shadow) counts as hair; the same darkness away from the
+    hair (a mole, a freckle) does not."""
+    from ganfit_core.texture.skin import hair_fade
+
+    unwrapped, skin, lm = _toy_unwrapped()
+    unwrapped.colour[10:14] = (0.8 * 0.88, 0.6 * 0.88, 0.5 * 0.88)  # the hair's shadow, not its tips
+    unwrapped.colour[24:27, 70:73] = (0.8 * 0.88, 0.6 * 0.88, 0.5 * 0.88)  # a dark spot on the forehead
+    fade = hair_fade(unwrapped, lm, skin, np.ones(skin.shape, dtype=bool), width=8.0)
+    assert np.all(fade[:15, 50] == 0.0)  # the shadow band fades like the hair
+    assert np.all(fade[24:27, 70:73] == 1.0)  # the isolated spot keeps the photo's detail
+
+
 def test_hair_fade_is_one_without_hair() -> None:
     from ganfit_core.texture.skin import hair_fade
 
@@ -286,3 +327,31 @@ def test_below_jaw_is_the_neck(face_model) -> None:
     temple = lm[0] + 0.2 * (lm[0] - lm[30]) + 0.3 * (lm[27] - lm[33])  # beside the face, above the jaw's end
     out = below_jaw(lm, np.stack([neck, beside, cheek, forehead, temple]))
     assert out.tolist() == [True, True, False, False, False]
+
+
+def test_pixel_noise_applies_below_the_brows_only(face_model) -> None:
+    """The fit's colour-noise allowance keeps a darker, greyer chin (stubble on dark skin) but not the
+    same colour on the forehead, where it would let blond or grey hair in."""
+    from ganfit_core.texture.skin import SKIN_PIXEL_NOISE, select_skin
+    from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
+
+    image, verts, focal, landmarks = _rendered_face(face_model)
+    image = image * 0.45 + (1 - 0.45) * 0.0  # dark skin: (0.35, 0.25, 0.2)
+    dark_skin = SKIN * 0.45
+    stubble = np.array([0.263, 0.216, 0.213])  # measured: 24 % darker and greyer than the cheeks
+    face = np.abs(image - dark_skin).max(-1) < 0.01
+    rows = np.arange(image.shape[0])[:, None]
+    brow_y, chin_y = landmarks[17:27, 1].min(), landmarks[8, 1]
+    chin = face & (rows > landmarks[57, 1] + 4) & (rows < chin_y - 4)
+    forehead = face & (rows < brow_y - 15) & (rows > brow_y - 40)
+    image[chin | forehead] = stubble
+    layout = uv_layout(face_model.faces.numpy(), face_model.uvs.numpy(), face_model.uv_faces.numpy(), 64)
+    raw = unwrap_photo(image, verts, layout, focal, (image.shape[1] / 2, image.shape[0] / 2))
+    grey = (raw.weight > 0.5) & (np.abs(raw.colour - stubble).max(-1) < 0.01)
+    height = raw.pixels[..., 1]
+    on_chin, on_forehead = grey & (height > landmarks[57, 1]), grey & (height < brow_y)
+    assert on_chin.sum() > 10 and on_forehead.sum() > 10
+    strict = select_skin(raw, landmarks, layout.mask)
+    noisy = select_skin(raw, landmarks, layout.mask, pixel_noise=SKIN_PIXEL_NOISE)
+    assert np.median(strict[on_chin]) < 0.1 and np.median(noisy[on_chin]) > 0.9
+    assert noisy[on_forehead].max() < 0.1

@@ -96,7 +96,7 @@ def initial_texture_latent(params: FaceParameters, ctx: FitContext,
     Needs a prior with ``project(textures, weights)`` (the PCA prior); others keep their start
     (``(None, None)``).
     """
-    from ganfit_core.texture.skin import select_skin
+    from ganfit_core.texture.skin import SKIN_PIXEL_NOISE, select_skin
     from ganfit_core.texture.unwrap import mirror_fill, remove_shading
 
     prior = ctx.prior
@@ -104,7 +104,8 @@ def initial_texture_latent(params: FaceParameters, ctx: FitContext,
         return None, None
     try:
         sampled, layout, landmarks = _unwrap_target(params, ctx, tgt, int(prior.resolution))
-        skin = select_skin(sampled, landmarks, layout.mask, skin_mask=_person_at_texels(tgt, sampled, 0))
+        skin = select_skin(sampled, landmarks, layout.mask, skin_mask=_person_at_texels(tgt, sampled, 0),
+                           pixel_noise=SKIN_PIXEL_NOISE)
         albedo, _ = remove_shading(sampled, skin=skin)
     except ValueError as exc:
         return None, f"texture start: the prior's mean (the photo's skin could not be unwrapped: {exc})"

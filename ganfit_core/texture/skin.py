@@ -18,7 +18,7 @@ photo-space mask: see ``skin_mask`` in :func:`ganfit_core.pipelines.uv_extract.u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +39,7 @@ __all__ = [
     "detail_mask_from_unwrapped",
     "hair_fade",
     "below_jaw",
+    "SKIN_PIXEL_NOISE",
 ]
 
 EYE_SCALE = 1.6  # eye polygons (36-41, 42-47) enlarged about their centre: lashes, lid margins
@@ -49,6 +50,13 @@ DETAIL_LIPS_MARGIN = 0.08  # fit's detail mask: the outer-lip polygon grown by t
 # (the landmark outline runs inside the red of the lips, whose colour fails the skin test)
 DETAIL_EYE_SCALE = 1.15  # eye polygons left out of the fit's photo detail (the eyelids are kept)
 HAIR_DARKER = 0.25  # log luminance below the forehead skin's median taken as hair (~22 % darker)
+HAIR_SHADOW_DARKER = 0.10  # ... and as the hair's shadow where connected to hair (~10 % darker)
+#: The fit's skin test (detail mask, texture start): per-channel colour noise ([0, 1] units) added to
+#: the chromaticity variance, ``(noise / (r + g + b))^2``. Without it the darker parts of dark skin
+#: (stubble, the chin, the lips' surround) fail the test and are left to the prior (measured: on the
+#: darkest held-out subject the whole lower face). Applied below the brows only (above them blond
+#: and grey hair would pass). The UV-map builder keeps 0 (its asset unchanged).
+SKIN_PIXEL_NOISE = 0.02
 DETAIL_HAIRLINE = 12.0  # fit's detail mask: fade width (texels per 256) towards the hair above the brows
 
 
@@ -195,18 +203,32 @@ class SkinColourModel:
         mean: (3,) feature mean; covariance: (3, 3) (luminance variance floored, see ``fit``).
         count: reference pixels kept by the last trimming pass.
         soft: (d0, d1) Mahalanobis distances where the skin probability falls from 1 to 0.
+        pixel_noise: per-channel colour noise ([0, 1] units) allowed for in the chromaticity (see
+            :meth:`distance`); 0: none.
     """
 
     mean: np.ndarray
     covariance: np.ndarray
     count: int
     soft: tuple[float, float] = (3.5, 5.0)
+    pixel_noise: float = 0.0
 
     def distance(self, colour: np.ndarray) -> np.ndarray:
-        """Mahalanobis distance (...) of colours (..., 3) in [0, 1]."""
-        d = colour_features(colour) - self.mean
-        inv = np.linalg.inv(self.covariance)
-        return np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", d, inv, d), 0.0))
+        """Mahalanobis distance (...) of colours (..., 3) in [0, 1].
+
+        With ``pixel_noise`` > 0, each colour's chromaticity variance is widened by
+        ``(pixel_noise / (r + g + b))^2``: the chromaticity of a dark pixel is noisier than that of a
+        bright one (see :data:`SKIN_PIXEL_NOISE`).
+        """
+        c = np.asarray(colour, dtype=np.float64)
+        d = colour_features(c) - self.mean
+        total = np.maximum(c.sum(axis=-1), 1e-3)
+        noise = (self.pixel_noise / total) ** 2
+        cov = np.broadcast_to(self.covariance, d.shape[:-1] + (3, 3)).copy()
+        cov[..., 0, 0] += noise
+        cov[..., 1, 1] += noise
+        solved = np.linalg.solve(cov, d[..., None])[..., 0]
+        return np.sqrt(np.maximum((d * solved).sum(-1), 0.0))
 
     def teeth_like(self, colour: np.ndarray) -> np.ndarray:
         """(...) bool: less red than the skin by a chroma standard deviation, or far brighter than it.
@@ -226,14 +248,14 @@ class SkinColourModel:
 
 def fit_skin_colour(colour: np.ndarray, weight: np.ndarray | None = None, *, iterations: int = 4,
                     keep: float = 2.5, min_chroma_std: float = 0.012, min_log_luminance_std: float = 0.15,
-                    luminance_slack: float = 1.5) -> SkinColourModel:
+                    luminance_slack: float = 1.5, pixel_noise: float = 0.0) -> SkinColourModel:
     """Robust (iteratively trimmed) Gaussian fit of skin colours (N, 3) in [0, 1].
 
     Starts from the median, then re-estimates mean and covariance ``iterations`` times from the
     pixels within ``keep`` Mahalanobis distances (specular highlights, stray hair and shadowed
     nostrils drop out). The chroma standard deviations are floored at ``min_chroma_std``, the log
     luminance's at ``min_log_luminance_std`` and then widened by ``luminance_slack`` (shading makes
-    skin brightness vary more than its chroma).
+    skin brightness vary more than its chroma). ``pixel_noise``: see :meth:`SkinColourModel.distance`.
 
     Raises:
         ValueError: fewer than 20 reference pixels.
@@ -264,12 +286,13 @@ def fit_skin_colour(colour: np.ndarray, weight: np.ndarray | None = None, *, ite
     scale = np.maximum(std, floor) / np.maximum(std, 1e-9)
     scale[2] *= luminance_slack
     cov = cov * np.outer(scale, scale)
-    return SkinColourModel(mean=mean, covariance=cov, count=int(kept.sum()))
+    return SkinColourModel(mean=mean, covariance=cov, count=int(kept.sum()), pixel_noise=pixel_noise)
 
 
 def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarray, *,
                 skin_mask: np.ndarray | None = None, include_brows: bool = True,
-                eye_scale: float = EYE_SCALE, lips_margin: float = 0.0) -> np.ndarray:
+                eye_scale: float = EYE_SCALE, lips_margin: float = 0.0, pixel_noise: float = 0.0
+                ) -> np.ndarray:
     """Per-texel skin score (R, R) in [0, 1] of a photo unwrapped into UV space.
 
     A texel scores 1 when it is skin by colour (:func:`fit_skin_colour` on the cheek/nose texels
@@ -284,6 +307,9 @@ def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarra
             ``landmarks``).
         landmarks: (68, 2) iBUG landmarks, px of the unwrapped image.
         chart_mask: (R, R) bool texels on the UV charts.
+        pixel_noise: chromaticity noise of the colour test below the brows
+            (:meth:`SkinColourModel.distance`; the fit uses :data:`SKIN_PIXEL_NOISE`, the UV-map
+            builder 0).
 
     Raises:
         ValueError: fewer than 20 cheek/nose texels seen well (no colour model).
@@ -299,6 +325,10 @@ def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarra
                          "cannot model the skin colour")
     model = fit_skin_colour(colour[reference], seen[reference])
     score = model.probability(colour)
+    if pixel_noise > 0:  # below the brows only: above them, blond and grey hair would pass as skin
+        below = ~_above_brows(landmarks, pixels)
+        noisy = replace(model, pixel_noise=pixel_noise)
+        score[below] = noisy.probability(colour[below])
     exempt = regions.colour_exempt(include_brows=include_brows) & ~(regions.lips & model.teeth_like(colour))
     score = np.maximum(score, exempt.astype(np.float64))
     score *= ~regions.excluded(include_brows=include_brows)
@@ -331,28 +361,37 @@ def photo_detail_mask(image: np.ndarray, vertices_cam: np.ndarray, layout, focal
     return detail_mask_from_unwrapped(sampled, landmarks, layout.mask)
 
 
+def _above_brows(landmarks: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """(N,) bool: ``pixels`` (N, 2) above the brows' top (the brow band included), along the face's up."""
+    lm = np.asarray(landmarks, dtype=np.float64)
+    up, interocular = _face_axes(lm)
+    brow_top = float((lm[17:27] @ up).max()) + BROW_HALF_WIDTH * interocular
+    return np.asarray(pixels, dtype=np.float64).reshape(-1, 2) @ up > brow_top
+
+
 def hair_fade(sampled: Unwrapped, landmarks: np.ndarray, skin: np.ndarray, chart_mask: np.ndarray,
               width: float) -> np.ndarray:
     """(R, R) float in [0, 1]: 0 on and next to hair above the brows (seen non-skin, or texels darker
-    than the forehead's skin by :data:`HAIR_DARKER` in log luminance), rising linearly to 1 at
-    ``width`` texels from it; 1 elsewhere.
+    than the forehead's skin by :data:`HAIR_DARKER` in log luminance, and the hair's shadow: texels
+    darker by :data:`HAIR_SHADOW_DARKER` connected to that hair), rising linearly to 1 at ``width``
+    texels from it; 1 elsewhere. A darker spot away from the hair (a mole, freckles) is not hair.
 
     Colour at a hair/skin border mixes both, so texels next to the hair pass the skin test with the
     hair's darkness in them (a dark jagged fringe), and the photo's forehead colour meets the prior's
     scalp colour in a hard edge. Fading the photo detail out towards the hair hides both. Only the
     region above the brows is concerned: the eyes, lips and brows keep their own borders.
     """
-    lm = np.asarray(landmarks, dtype=np.float64)
-    up, interocular = _face_axes(lm)
-    brow_top = float((lm[17:27] @ up).max()) + BROW_HALF_WIDTH * interocular
-    height = sampled.pixels.reshape(-1, 2) @ up
-    above = (height > brow_top).reshape(skin.shape)
+    above = _above_brows(landmarks, sampled.pixels).reshape(skin.shape)
     seen = (sampled.weight > 0.05) & chart_mask
     hair = above & (skin < 0.5) & seen
     forehead = above & (skin >= 0.5) & seen
     if forehead.sum() >= 20:  # texels much darker than the forehead's skin: hair passing the skin test
         luminance = np.log(np.maximum(sampled.colour @ np.array([0.299, 0.587, 0.114]), 1e-3))
-        hair |= forehead & (luminance < np.median(luminance[forehead]) - HAIR_DARKER)
+        median = np.median(luminance[forehead])
+        hair |= forehead & (luminance < median - HAIR_DARKER)
+        # The hair's shadow and its mixed border: darker texels connected to the hair.
+        shade = forehead & (luminance < median - HAIR_SHADOW_DARKER)
+        hair = ndimage.binary_propagation(hair, mask=hair | shade)
     if not hair.any():
         return np.ones_like(skin)
     distance = ndimage.distance_transform_edt(~hair)
@@ -366,13 +405,13 @@ def detail_mask_from_unwrapped(sampled: Unwrapped, landmarks: np.ndarray, chart_
 
     ``eye_scale``: eye polygons left out (:func:`landmark_regions`; 1 keeps the eyelids); the lips
     are taken with their outline grown by :data:`DETAIL_LIPS_MARGIN`, the neck (:func:`below_jaw`)
-    is not. ``skin_mask``: (R, R) a person segmentation at the texels (see :func:`select_skin`), or
-    None.
+    is not; the colour test allows for :data:`SKIN_PIXEL_NOISE`. ``skin_mask``: (R, R) a person
+    segmentation at the texels (see :func:`select_skin`), or None.
     ``hairline_texels``: width of the fade towards the hair (:func:`hair_fade`), per 256 texels of
     the mask's side; 0: no fade.
     """
     skin = select_skin(sampled, landmarks, chart_mask, skin_mask=skin_mask, eye_scale=eye_scale,
-                       lips_margin=DETAIL_LIPS_MARGIN)
+                       lips_margin=DETAIL_LIPS_MARGIN, pixel_noise=SKIN_PIXEL_NOISE)
     skin = skin * ~below_jaw(landmarks, sampled.pixels).reshape(skin.shape)
     confidence = np.clip(sampled.weight / 0.5, 0.0, 1.0)
     own = skin * confidence
