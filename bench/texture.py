@@ -266,8 +266,9 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
     for r, embed in scorers.items():
         own = {n: embed(photos[n].image, photos[n].landmarks) for n in numbers}
         same_row[f"{r}_in_view"] = round(statistics.mean(cosine(own[n], refs[r][n]) for n in numbers), 3)
-        diff_row[f"{r}_in_view"] = round(statistics.mean(cosine(own[a], refs[r][b]) for a in numbers
-                                                         for b in numbers if a != b), 3)
+        if len(numbers) > 1:  # one identity: no pair of different people
+            diff_row[f"{r}_in_view"] = round(statistics.mean(cosine(own[a], refs[r][b]) for a in numbers
+                                                             for b in numbers if a != b), 3)
     rows: list[dict] = [same_row, diff_row]
     tone: list[dict] = []
     grid_rows = []
