@@ -222,6 +222,9 @@ class SkinColourModel:
         """
         c = np.asarray(colour, dtype=np.float64)
         d = colour_features(c) - self.mean
+        if self.pixel_noise == 0:  # one covariance for all: a single inverse
+            inv = np.linalg.inv(self.covariance)
+            return np.sqrt(np.maximum(np.einsum("...i,ij,...j->...", d, inv, d), 0.0))
         total = np.maximum(c.sum(axis=-1), 1e-3)
         noise = (self.pixel_noise / total) ** 2
         cov = np.broadcast_to(self.covariance, d.shape[:-1] + (3, 3)).copy()
@@ -324,11 +327,13 @@ def select_skin(sampled: Unwrapped, landmarks: np.ndarray, chart_mask: np.ndarra
         raise ValueError(f"only {int(reference.sum())} cheek/nose texels seen well: "
                          "cannot model the skin colour")
     model = fit_skin_colour(colour[reference], seen[reference])
-    score = model.probability(colour)
     if pixel_noise > 0:  # below the brows only: above them, blond and grey hair would pass as skin
-        below = ~_above_brows(landmarks, pixels)
-        noisy = replace(model, pixel_noise=pixel_noise)
-        score[below] = noisy.probability(colour[below])
+        above = _above_brows(landmarks, pixels)
+        score = np.empty(len(colour))
+        score[above] = model.probability(colour[above])
+        score[~above] = replace(model, pixel_noise=pixel_noise).probability(colour[~above])
+    else:
+        score = model.probability(colour)
     exempt = regions.colour_exempt(include_brows=include_brows) & ~(regions.lips & model.teeth_like(colour))
     score = np.maximum(score, exempt.astype(np.float64))
     score *= ~regions.excluded(include_brows=include_brows)
