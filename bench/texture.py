@@ -256,8 +256,9 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
     landmark_idx = load_morphable_model("face").landmark_indices.numpy()
     refs: dict[str, dict[str, np.ndarray]] = {r: {} for r in scorers}
     photos = {}
+    fit_size = int((overrides or {}).get("render_size", FitConfig.render_size))  # as reconstruct() crops
     for n in numbers:
-        photos[n] = prepare_target(source / "neutral_front" / f"{n}_03.jpg", resolution=224)
+        photos[n] = prepare_target(source / "neutral_front" / f"{n}_03.jpg", resolution=fit_size)
         other = prepare_target(source / "smiling_front" / f"{n}_08.jpg", resolution=224)
         for r, embed in scorers.items():
             refs[r][n] = embed(other.image, other.landmarks)
@@ -309,7 +310,7 @@ def freeview_table(source: Path, priors: list[str], count: int, grid: Path | Non
                     frontal_lms = lms
             # Skin tone: cheeks/nose of the photo (normalised by the fitted exposure, the SH DC
             # level per channel) vs the same region of the albedo rendered frontally under neutral light.
-            ys, xs = np.mgrid[0:224, 0:224]
+            ys, xs = np.mgrid[0:target.size, 0:target.size]
             grid_px = np.stack([xs.ravel() + 0.5, ys.ravel() + 0.5], 1)
             ref_photo = landmark_regions(target.landmarks.astype(np.float64), grid_px).reference
             photo_rgb = (target.image.reshape(-1, 3)[ref_photo] / 255.0).mean(0)

@@ -93,6 +93,27 @@ def test_detail_layer_is_masked() -> None:
         params.set_detail_mask(torch.zeros(1, 4, 4))
 
 
+def test_a_finer_detail_layer_is_box_averaged_to_the_prior() -> None:
+    """The default detail layer (512 texels) is twice the prior's side (256): each texture texel is
+    the mean of its 2 x 2 detail texels, so the finer layer supersamples rather than aliases."""
+    from ganfit_core.fitting.params import FaceParameters
+
+    assert FitConfig().detail_resolution == 2 * 256
+    zeros = torch.zeros
+    params = FaceParameters(batch=1, num_identity=4, num_expression=2, texture_latent=zeros(1, 3),
+                            focal0=torch.ones(1), depth0=torch.ones(1), principal=zeros(1, 2),
+                            translation0=zeros(1, 2), detail_resolution=16)
+    pattern = torch.rand(1, 16, 16, 3, generator=torch.Generator().manual_seed(0)) * 0.4 - 0.2
+    with torch.no_grad():
+        params.detail.copy_(pattern)
+    base = torch.full((1, 8, 8, 3), 0.5)
+    out = params.texture(base).detach()
+    assert out.shape == (1, 8, 8, 3)
+    expected = 0.5 + torch.nn.functional.avg_pool2d(pattern.permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1)
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), atol=1e-6)
+    assert float((out - 0.5).abs().max()) > 0.05  # the pattern's 2 x 2 means survive, not a blur of it
+
+
 def test_detail_starts_from_the_photo_and_keeps_the_light(monkeypatch) -> None:
     """The detail layer's start is the photo's albedo: prior + start, lit by the fitted light,
     reproduces a photo whose skin the prior cannot (a fine pattern); the stage then keeps the light."""
@@ -117,7 +138,7 @@ def test_detail_starts_from_the_photo_and_keeps_the_light(monkeypatch) -> None:
     monkeypatch.setattr(engine, "initial_detail", capture)
     config = FitConfig(render_size=160, full_steps=25, detail_steps=3, identity_weight=0.0,
                        content_weight=0.0, freeview_identity_weight=0.0, device="cpu", renderer="torch",
-                       preview_every=0)
+                       preview_every=0, detail_resolution=mean.shape[0])  # texel for texel with the prior
     result = run_to_end(fit(target, config))
     trusted = (captured["mask"][0, ..., 0] > 0.9).numpy()
     assert trusted.sum() > 2000  # the cheeks, nose and forehead the photo shows

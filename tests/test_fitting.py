@@ -129,7 +129,8 @@ def test_result_parts_are_typed(events: list[FitEvent], context: FitContext) -> 
     assert isinstance(result.config, FitConfig) and result.region == "face"
     assert result.face.identity.shape == (k,) and result.face.expression.shape == (m,)
     assert len(result.face.expression_names) == m and result.face.sh.shape == (9, 3)
-    assert result.face.detail is not None and result.face.detail.shape == (256, 256, 3)  # detail ran
+    detail_side = result.config.detail_resolution
+    assert result.face.detail is not None and result.face.detail.shape == (detail_side, detail_side, 3)
     assert ((result.face.expression >= 0) & (result.face.expression <= 1)).all()
     cam = result.camera
     assert cam.rotation.shape == (3, 3) and np.allclose(cam.rotation @ cam.rotation.T, np.eye(3), atol=1e-5)

@@ -112,7 +112,7 @@ class FitConfig:
     pixel_weight: float = _f(1.0, "masked robust pixel loss weight", *_WEIGHT)
     identity_weight: float = _f(0.3, "identity loss (1 - cos of recogniser embeddings) weight", *_WEIGHT)
     content_weight: float = _f(0.1, "content loss (recogniser activations) weight", *_WEIGHT)
-    freeview_identity_weight: float = _f(0.3, "free-view identity weight: 1 - cos of the recogniser's "
+    freeview_identity_weight: float = _f(0.5, "free-view identity weight: 1 - cos of the recogniser's "
                                          "embedding of the face re-rendered frontally and turned "
                                          "+-freeview_yaw_deg under neutral light (with its eyeballs) vs "
                                          "the photo's", *_WEIGHT)
@@ -121,7 +121,8 @@ class FitConfig:
                                           "views (per texel, the raw gradient paints speckles; 0: off)",
                                           0.0, 8.0)
     freeview_yaw_deg: float = _f(30.0, "head turn of the free views, degrees", 0.0, 60.0)
-    freeview_size: int = _f(160, "side of the free-view renders, px", 64, 512)
+    freeview_size: int = _f(288, "side of the free-view renders, px (larger: the recogniser's gradient "
+                            "reaches more texels)", 64, 512)
     freeview_every: int = _f(1, "the free-view term on every N-th step of the full and detail stages", 1, 100)
     dense_weight: float = _f(1.0, "weight of the dense landmark term (MediaPipe FaceMesh's 468 points "
                              "against their ICT surface points; normalised as the 68-point term; 0: off)",
@@ -145,7 +146,9 @@ class FitConfig:
     focal_reg_weight: float = _f(1e-2, "(log focal - initial)^2 regulariser weight", *_WEIGHT)
     detail_smooth_weight: float = _f(10.0, "detail layer smoothness weight", *_WEIGHT)
     detail_symmetry_weight: float = _f(0.1, "detail layer left/right symmetry weight", *_WEIGHT)
-    detail_resolution: int = _f(256, "side of the detail layer (UV texels)", 32, 1024)
+    detail_resolution: int = _f(512, "side of the detail layer (UV texels; finer than the prior's 256 it "
+                                "is box-averaged down: the photo and the gradients are supersampled)",
+                                32, 1024)
     detail_skin_mask: float = _f(1.0, "how strictly the detail stage keeps photo detail to the skin texels "
                                  "the photo shows (not hair, background, eyes, mouth interior): 0 anywhere, "
                                  "1 skin only", 0.0, 1.0)
