@@ -336,7 +336,7 @@ def test_pixel_noise_applies_below_the_brows_only(face_model) -> None:
     from ganfit_core.texture.unwrap import unwrap_photo, uv_layout
 
     image, verts, focal, landmarks = _rendered_face(face_model)
-    image = image * 0.45 + (1 - 0.45) * 0.0  # dark skin: (0.35, 0.25, 0.2)
+    image = image * 0.45  # dark skin: (0.35, 0.25, 0.2)
     dark_skin = SKIN * 0.45
     stubble = np.array([0.263, 0.216, 0.213])  # measured: 24 % darker and greyer than the cheeks
     face = np.abs(image - dark_skin).max(-1) < 0.01
